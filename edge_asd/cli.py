@@ -1,0 +1,69 @@
+"""`edge-asd`: the command line. Each subcommand lives in `edge_asd/commands/<name>.py`.
+
+A command module defines `register(subparsers)`, which adds its parser and sets
+`func(args) -> int`. Modules keep heavy imports (onnxruntime, sounddevice) inside their
+functions so that `edge-asd --help` stays instant. A UserError becomes one line on stderr
+and its exit code; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge_asd import __version__
+from edge_asd.errors import UserError
+
+COMMANDS = (
+    "run",
+    "calibrate",
+    "score",
+    "validate_config",
+    "devices",
+    "bench",
+    "build_engine",
+    "demo",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-asd", description="Anomalous machine sound detection on the edge."
+    )
+    parser.add_argument("--version", action="version", version=f"edge-asd {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"edge_asd.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"edge_asd.commands.{name}":
+                continue  # not built yet
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"edge-asd {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -115,7 +115,8 @@ class MachineSynth:
         phase = self._phase + 2 * np.pi * np.cumsum(p.shaft_hz * speed) / sr
         shift = self._active(t, "harmonic_shift")
         signal = np.zeros(n_samples)
-        for h, (gain, offset) in enumerate(zip(p.harmonic_gains, self._harmonic_phases, strict=False), start=1):
+        pairs = zip(p.harmonic_gains, self._harmonic_phases, strict=True)
+        for h, (gain, offset) in enumerate(pairs, start=1):
             multiplier = h * (1.0 + 0.04 * shift) if h == 3 else h
             signal += gain / h**0.5 * np.sin(multiplier * phase + offset)
         signal *= 1.0 + p.am_depth * np.sin(2 * np.pi * t / p.am_period_s)

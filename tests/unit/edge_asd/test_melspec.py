@@ -17,8 +17,16 @@ TOLERANCE_DB = 1e-3
 
 def librosa_logmel(x: np.ndarray) -> np.ndarray:
     power = librosa.feature.melspectrogram(
-        y=x.astype(np.float64), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH,
-        n_mels=N_MELS, htk=True, norm=None, center=True, pad_mode="reflect", power=2.0,
+        y=x.astype(np.float64),
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        n_mels=N_MELS,
+        htk=True,
+        norm=None,
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
     )
     return 10.0 * np.log10(np.maximum(power, 1e-10))
 

@@ -74,8 +74,12 @@ def test_faults_are_confined_to_their_time_range():
 
 def test_dcase_tree_has_the_dcase_layout_and_reads_back(tmp_path):
     paths = write_dcase_tree(
-        tmp_path, machine_types=("fan",), sections=(0, 1), train_per_section=2,
-        test_per_domain=2, seconds=1.0,
+        tmp_path,
+        machine_types=("fan",),
+        sections=(0, 1),
+        train_per_section=2,
+        test_per_domain=2,
+        seconds=1.0,
     )
     names = [p.name for p in paths]
     assert all(NAME.fullmatch(n) for n in names), names

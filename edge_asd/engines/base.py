@@ -34,3 +34,7 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release the session or engine."""
+
+
+class EngineUnavailable(Exception):
+    """An engine cannot run here (library missing, no GPU, build failed); says why."""

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -13,54 +10,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
+from edge_asd.mosquitto import Broker, mosquitto_binary
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_for_port(port: int, timeout_s: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
-
-
-class Broker:
-    """mosquitto on 127.0.0.1:`port`; `stop()` and `start()` again keep the same port."""
-
-    def __init__(self, workdir: Path, port: int | None = None, extra_config: str = "") -> None:
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.extra_config = extra_config
-        self._process: subprocess.Popen | None = None
-
-    def start(self) -> Broker:
-        binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-        config = self.workdir / "mosquitto.conf"
-        config.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-            f"{self.extra_config}"
-        )
-        log = open(self.workdir / "mosquitto.log", "ab")  # noqa: SIM115 - lives with the process
-        self._process = subprocess.Popen([binary, "-c", str(config)], stdout=log, stderr=log)
-        wait_for_port(self.port)
-        return self
-
-    def stop(self) -> None:
-        if self._process and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-        self._process = None
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+__all__ = ["Broker", "Collector", "Message"]
 
 
 @dataclass
@@ -129,8 +81,7 @@ class Collector:
 @pytest.fixture
 def mqtt_broker(tmp_path: Path):
     """A running mosquitto on a free loopback port (stopped after the test)."""
-    if not (shutil.which("mosquitto") or Path("/usr/sbin/mosquitto").exists()):
-        pytest.fail("mosquitto is not installed: run scripts/setup.sh (the README's command)")
+    mosquitto_binary()  # fails the test with the install hint when mosquitto is missing
     broker = Broker(tmp_path).start()
     yield broker
     broker.stop()

@@ -1,0 +1,67 @@
+"""Score fusion: several scorers' scores standardised on honest normal scores, then combined.
+
+Each scorer's scale is arbitrary (a cosine distance, a negative log-likelihood), so each is
+first turned into a z-score with the mean and standard deviation of its honest (left-out)
+scores on the machine's normal calibration windows. The fused score is the mean of the
+z-scores by default: it averages independent evidence, so normal windows' fused scores
+spread less than any single scorer's, and a fault that one scorer sees strongly still
+lifts the mean. `max` is offered for faults that only one scorer can see; it raises the
+normal spread (a union of alarms), and the threshold is then set on the fused score either
+way, so the false-alarm rate stays what calibration asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+COMBINERS = ("mean", "max")
+
+
+@dataclass(frozen=True)
+class Standardiser:
+    """z = (score - mean) / std, from a scorer's honest normal scores."""
+
+    mean: float
+    std: float
+
+    @classmethod
+    def fit(cls, normal_scores: np.ndarray) -> Standardiser:
+        """From honest normal scores [N]; raises ValueError when fewer than two are given."""
+        scores = np.asarray(normal_scores, dtype=np.float64)
+        if scores.size < 2:
+            raise ValueError("standardising a scorer needs at least two normal scores")
+        return cls(float(scores.mean()), float(scores.std()) or 1.0)
+
+    def __call__(self, scores: np.ndarray) -> np.ndarray:
+        return (np.asarray(scores, dtype=np.float64) - self.mean) / self.std
+
+
+def fuse(
+    scores: Mapping[str, np.ndarray],
+    standardisers: Mapping[str, Standardiser],
+    combiner: str = "mean",
+) -> np.ndarray:
+    """The fused score [B] of each scorer's scores [B], by `combiner` over their z-scores.
+
+    Raises ValueError for an unknown combiner or when the scorers and standardisers differ.
+    """
+    if combiner not in COMBINERS:
+        raise ValueError(f"combiner must be one of {COMBINERS}, not {combiner!r}")
+    if set(scores) != set(standardisers):
+        raise ValueError(
+            f"scores for {sorted(scores)} but standardisers for {sorted(standardisers)}"
+        )
+    z = np.stack([standardisers[name](scores[name]) for name in sorted(scores)])
+    return z.mean(axis=0) if combiner == "mean" else z.max(axis=0)
+
+
+def parse_scorers(spec: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """`knn+twfr` -> ("knn", "twfr"); ValueError naming an unknown or repeated scorer."""
+    names = tuple(part.strip() for part in spec.split("+"))
+    unknown = [n for n in names if n not in known]
+    if unknown or not names or len(set(names)) != len(names):
+        raise ValueError(f"scorer {spec!r}: use one of {', '.join(known)} or several joined by '+'")
+    return names

@@ -65,6 +65,8 @@ def read_audio(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE) -> Audio
     path = os.fspath(path)
     if os.path.isdir(path):
         raise AudioFileError(f"{path}: is a directory, not an audio file")
+    if not os.path.exists(path):  # libsndfile says only "System error" for a missing file
+        raise AudioFileError(f"{path}: no such file")
     try:
         samples, file_rate = soundfile.read(path, dtype="float32", always_2d=True)
     except FileNotFoundError:

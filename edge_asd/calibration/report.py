@@ -1,0 +1,89 @@
+"""The calibration report: a PNG of the honest score histogram, the fitted gamma density and
+the threshold, and the same facts as a few printed lines.
+
+Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no global state), and
+written atomically like the calibration files.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from edge_asd.calibration.file import write_atomic
+from edge_asd.calibration.threshold import ThresholdChoice
+
+
+def summary_lines(
+    choice: ThresholdChoice, scores: np.ndarray, scorer: str, n_recordings: int
+) -> list[str]:
+    """What a person wants to read after calibrating, one fact a line."""
+    model = choice.alarm_model
+    lines = [
+        f"scorer {scorer}: {len(scores)} windows from {n_recordings} recording(s); honest "
+        f"scores median {np.median(scores):.4g}, 99th percentile {np.quantile(scores, 0.99):.4g},"
+        f" max {scores.max():.4g}",
+        f"threshold {choice.threshold:.6g} by {choice.method.replace('_', ' ')}",
+    ]
+    if choice.fit is not None:
+        fit = choice.fit
+        verdict = "good" if fit.good else "poor"
+        lines.append(
+            f"gamma fit: shape {fit.shape:.4g}, loc {fit.loc:.4g}, scale {fit.scale:.4g}; "
+            f"KS statistic {fit.ks_statistic:.3f} (limit {fit.ks_limit:.3f}: {verdict})"
+        )
+    lines.append(
+        f"windows above the threshold: {np.mean(scores > choice.threshold):.2%} of the "
+        f"calibration windows; model: {choice.window_exceedance:.3g} of normal windows"
+    )
+    lines.append(
+        f"expected false alarms: {choice.expected_false_alarms_per_day:.3g} a day "
+        f"({model.describe()})"
+    )
+    return lines
+
+
+def render_report_png(runs: Sequence[np.ndarray], choice: ThresholdChoice, title: str) -> bytes:
+    """The PNG bytes: histogram of the honest scores, gamma density, threshold, summary."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    scores = np.concatenate([np.asarray(r, dtype=np.float64) for r in runs])
+    figure = Figure(figsize=(8, 5), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot(1, 1, 1)
+    upper = max(float(scores.max()), choice.threshold) * 1.05
+    lower = min(float(scores.min()), choice.threshold)
+    lower -= 0.05 * (upper - lower)
+    bins = int(np.clip(np.sqrt(len(scores)) * 2, 10, 80))
+    axes.hist(scores, bins=bins, range=(lower, upper), density=True, color="#9ab",
+              label=f"honest normal scores ({len(scores)} windows)")
+    if choice.fit is not None:
+        grid = np.linspace(lower, upper, 400)
+        verdict = "used" if choice.method.startswith("gamma") else "poor fit, not used"
+        axes.plot(grid, choice.fit.pdf(grid), color="#c50",
+                  label=f"gamma fit (KS {choice.fit.ks_statistic:.3f}, {verdict})")
+    axes.axvline(choice.threshold, color="#b00", linestyle="--",
+                 label=f"threshold {choice.threshold:.4g} ({choice.method.replace('_', ' ')})")
+    axes.set_xlabel("anomaly score")
+    axes.set_ylabel("density")
+    axes.set_title(title)
+    axes.legend(loc="upper right", fontsize=8)
+    axes.text(0.99, 0.55, f"{choice.expected_false_alarms_per_day:.3g} false alarms/day expected\n"
+              f"{choice.alarm_model.describe()}", transform=axes.transAxes, ha="right",
+              fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def write_report_png(
+    path: str | os.PathLike, runs: Sequence[np.ndarray], choice: ThresholdChoice, title: str
+) -> None:
+    """`render_report_png` written atomically to `path`."""
+    write_atomic(Path(path), render_report_png(runs, choice, title))

@@ -1,0 +1,287 @@
+"""The threshold from honest normal scores: a gamma fit, or an empirical quantile.
+
+Two targets:
+- `--quantile Q`: the DCASE baseline's rule. Fit a gamma distribution to the scores
+  (scipy.stats.gamma, location free, by maximum likelihood) and take its Q quantile; when
+  the fit is poor, take the empirical Q quantile instead.
+- `--false-alarms-per-day F`: the per-window exceedance p that makes the decider expect F
+  false alarms a day (see `false_alarms`), then the fitted gamma's upper-tail quantile at
+  p, or the empirical one when the fit is poor. A fitted tail is trusted up to EXTRAPOLATION
+  times beyond what the data show (p >= 1 / (EXTRAPOLATION * independent windows)); an
+  empirical tail not at all (p >= 1 / independent windows). Less audio is an error that
+  says how much is needed.
+
+The fit is judged by the Kolmogorov-Smirnov statistic D against a limit: the 1% critical
+value 1.63 / sqrt(independent windows), but never below KS_FLOOR (with many windows, any
+real score distribution differs measurably from a gamma, and a D of a few hundredths does
+not matter for a threshold). The independent windows, not all windows, set the limit,
+since overlapping windows are correlated.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_asd.calibration.false_alarms import AlarmModel, correlation_windows
+from edge_asd.errors import UserError
+
+MIN_INDEPENDENT_WINDOWS = 30  # below this no tail can be fitted with any confidence
+EXTRAPOLATION = 100.0  # a fitted tail is trusted this far beyond 1 / independent windows
+KS_COEFFICIENT = 1.63  # the KS test's 1% critical value is about 1.63 / sqrt(N)
+KS_FLOOR = 0.05
+
+
+class NotEnoughAudio(UserError):
+    """Too little normal sound for the asked false-alarm rate; says how much is needed."""
+
+
+@dataclass(frozen=True)
+class GammaFit:
+    """A gamma distribution fitted to scores, with its KS statistic and the limit it met."""
+
+    shape: float
+    loc: float
+    scale: float
+    ks_statistic: float
+    ks_limit: float
+
+    @property
+    def good(self) -> bool:
+        return self.ks_statistic <= self.ks_limit
+
+    def _frozen(self):
+        from scipy import stats
+
+        return stats.gamma(self.shape, loc=self.loc, scale=self.scale)
+
+    def ppf(self, quantile: float) -> float:
+        return float(self._frozen().ppf(quantile))
+
+    def isf(self, p: float) -> float:
+        return float(self._frozen().isf(p))
+
+    def sf(self, x: float) -> float:
+        return float(self._frozen().sf(x))
+
+    def pdf(self, x: np.ndarray) -> np.ndarray:
+        return self._frozen().pdf(x)
+
+    def to_dict(self) -> dict[str, float]:
+        return {
+            "shape": self.shape,
+            "loc": self.loc,
+            "scale": self.scale,
+            "ks_statistic": self.ks_statistic,
+            "ks_limit": self.ks_limit,
+        }
+
+
+def ks_limit(n_independent: float) -> float:
+    """The KS statistic above which a fit counts as poor, for `n_independent` windows."""
+    return max(KS_FLOOR, KS_COEFFICIENT / math.sqrt(max(n_independent, 1.0)))
+
+
+def fit_gamma(scores: np.ndarray, n_independent: float) -> GammaFit | None:
+    """The better (by KS) of a free-location and a zero-location gamma fit, or None.
+
+    None when the scores do not vary or no fit converges to finite parameters.
+    """
+    from scipy import stats
+
+    scores = np.asarray(scores, dtype=np.float64)
+    if len(scores) < 3 or not np.ptp(scores) > 0:
+        return None
+    attempts: list[dict[str, float]] = [{}]
+    if scores.min() > 0:
+        attempts.append({"floc": 0.0})
+    fits = []
+    for fixed in attempts:
+        try:
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")
+                shape, loc, scale = stats.gamma.fit(scores, **fixed)
+        except (ValueError, RuntimeError, FloatingPointError):
+            continue
+        if not all(np.isfinite((shape, loc, scale))) or shape <= 0 or scale <= 0:
+            continue
+        statistic = float(stats.kstest(scores, "gamma", args=(shape, loc, scale)).statistic)
+        fits.append(GammaFit(float(shape), float(loc), float(scale), statistic, 0.0))
+    if not fits:
+        return None
+    best = min(fits, key=lambda f: f.ks_statistic)
+    return GammaFit(best.shape, best.loc, best.scale, best.ks_statistic, ks_limit(n_independent))
+
+
+@dataclass(frozen=True)
+class ThresholdChoice:
+    """A threshold, how it was chosen, and what it implies for the decider."""
+
+    threshold: float
+    method: str  # gamma_quantile | empirical_quantile | gamma_false_alarms | empirical_...
+    params: dict[str, Any]
+    window_exceedance: float  # P(one normal window's score > threshold)
+    expected_false_alarms_per_day: float
+    alarm_model: AlarmModel
+    fit: GammaFit | None
+    warnings: tuple[str, ...] = field(default=())
+
+
+def choose_threshold(
+    runs: Sequence[np.ndarray],
+    *,
+    hop_seconds: float,
+    window_seconds: float,
+    k: int,
+    n: int,
+    quantile: float | None = None,
+    false_alarms_per_day: float | None = None,
+) -> ThresholdChoice:
+    """The threshold for honest normal scores, one array per recording (in window order).
+
+    Give exactly one of `quantile` (0 < Q < 1) or `false_alarms_per_day` (> 0). Raises
+    NotEnoughAudio when the scores cannot support the asked false-alarm rate, UserError
+    for a target out of range, ValueError when there are no scores.
+    """
+    if (quantile is None) == (false_alarms_per_day is None):
+        raise ValueError("give exactly one of quantile and false_alarms_per_day")
+    scores = np.concatenate([np.asarray(r, dtype=np.float64) for r in runs]) if runs else []
+    if len(scores) == 0 or not np.isfinite(scores).all():
+        raise ValueError("need finite scores from at least one window")
+    overlap_windows = max(1, math.ceil(window_seconds / hop_seconds - 1e-9))
+    tau = correlation_windows(runs, overlap_windows)
+    model = AlarmModel(hop_seconds, k, n, block_windows=math.ceil(tau - 1e-9))
+    n_independent = len(scores) / model.block_windows
+    fit = fit_gamma(scores, n_independent)
+    common = {
+        "correlation_windows": round(tau, 3),
+        "block_windows": model.block_windows,
+        "independent_windows": round(n_independent, 2),
+        "gamma": fit.to_dict() if fit else None,
+        "fit_good": bool(fit and fit.good),
+    }
+    if quantile is not None:
+        return _at_quantile(scores, quantile, model, fit, n_independent, common)
+    return _for_false_alarms(
+        scores, false_alarms_per_day, model, fit, n_independent, window_seconds, common
+    )
+
+
+def _at_quantile(
+    scores: np.ndarray,
+    quantile: float,
+    model: AlarmModel,
+    fit: GammaFit | None,
+    n_independent: float,
+    common: dict[str, Any],
+) -> ThresholdChoice:
+    if not 0.0 < quantile < 1.0:
+        raise UserError(f"--quantile must be between 0 and 1, not {quantile}", exit_code=2)
+    notes = []
+    if n_independent < MIN_INDEPENDENT_WINDOWS:
+        notes.append(
+            f"only about {n_independent:.0f} independent windows of normal sound (fewer than "
+            f"{MIN_INDEPENDENT_WINDOWS}): the {quantile:g} quantile is a rough estimate"
+        )
+    if fit is not None and fit.good:
+        threshold, method, p = fit.ppf(quantile), "gamma_quantile", 1.0 - quantile
+    else:
+        notes.append(_poor_fit_note(fit))
+        threshold = float(np.quantile(scores, quantile))
+        method, p = "empirical_quantile", float(np.mean(scores > threshold))
+    return ThresholdChoice(
+        threshold=float(threshold),
+        method=method,
+        params={"quantile": quantile, **common},
+        window_exceedance=p,
+        expected_false_alarms_per_day=model.false_alarms_per_day(p),
+        alarm_model=model,
+        fit=fit,
+        warnings=tuple(notes),
+    )
+
+
+def _for_false_alarms(
+    scores: np.ndarray,
+    per_day: float,
+    model: AlarmModel,
+    fit: GammaFit | None,
+    n_independent: float,
+    window_seconds: float,
+    common: dict[str, Any],
+) -> ThresholdChoice:
+    try:
+        p = model.exceedance_for(per_day)
+    except ValueError as exc:
+        raise UserError(f"--false-alarms-per-day: {exc}", exit_code=2) from None
+    good = fit is not None and fit.good
+    reach = EXTRAPOLATION if good else 1.0
+    needed = max(MIN_INDEPENDENT_WINDOWS, 1.0 / (reach * p))
+    if n_independent < needed:
+        raise NotEnoughAudio(
+            _not_enough_message(per_day, p, model, needed, n_independent, window_seconds, fit)
+        )
+    notes = [] if good else [_poor_fit_note(fit)]
+    if good:
+        threshold, method = fit.isf(p), "gamma_false_alarms"
+    else:
+        threshold, method = float(np.quantile(scores, 1.0 - p)), "empirical_false_alarms"
+    return ThresholdChoice(
+        threshold=float(threshold),
+        method=method,
+        params={"false_alarms_per_day": per_day, **common},
+        window_exceedance=p,
+        expected_false_alarms_per_day=model.false_alarms_per_day(p),
+        alarm_model=model,
+        fit=fit,
+        warnings=tuple(notes),
+    )
+
+
+def _poor_fit_note(fit: GammaFit | None) -> str:
+    if fit is None:
+        return "no gamma distribution could be fitted to the scores: using the empirical quantile"
+    return (
+        f"the gamma fit is poor (KS statistic {fit.ks_statistic:.3f} > {fit.ks_limit:.3f}): "
+        "using the empirical quantile"
+    )
+
+
+def _not_enough_message(
+    per_day: float,
+    p: float,
+    model: AlarmModel,
+    needed_independent: float,
+    n_independent: float,
+    window_seconds: float,
+    fit: GammaFit | None,
+) -> str:
+    needed_windows = math.ceil(needed_independent * model.block_windows)
+    have_windows = round(n_independent * model.block_windows)
+    needed_s = (needed_windows - 1) * model.hop_seconds + window_seconds
+    have_s = max(0, have_windows - 1) * model.hop_seconds + window_seconds
+    tail = (
+        "the fitted gamma tail"
+        if fit is not None and fit.good
+        else "the empirical tail (the gamma fit is poor)"
+    )
+    return (
+        f"{per_day:g} false alarms a day with {model.describe()} needs a per-window "
+        f"exceedance of {p:.2g}; to set that from {tail}, about {_duration(needed_s)} of "
+        f"normal sound is needed ({needed_windows} windows), but about {_duration(have_s)} "
+        f"({have_windows} windows) were given. Record longer, add recordings, ask for more "
+        "false alarms a day, or use --quantile."
+    )
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -1,0 +1,230 @@
+"""`edge-asd calibrate`: a threshold (and memory bank) from a machine's own normal sound.
+
+    edge-asd calibrate --model M --machine NAME [--label LABEL]
+        (--input PATH... | --record SECONDS [--device D] [--channel K])
+        [--new-condition PATH...] [--scorer knn|section]
+        [--quantile Q | --false-alarms-per-day F] [--hop-seconds H] --out calibration.yaml
+
+Reads and checks every input first (all problems at once), runs the model over every
+window as the daemon will see them, scores them honestly (see edge_asd.calibration),
+chooses the threshold, and only then writes `calibration.yaml`, its `.npz` and a `.png`
+report beside it, each atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_asd.errors import EXIT_USAGE, UserError
+
+log = logging.getLogger(__name__)
+
+DEFAULT_FALSE_ALARMS_PER_DAY = 1.0
+MACHINE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "calibrate",
+        help="threshold (and memory bank) from normal audio",
+        description="Calibrate a machine's threshold (and knn memory bank) on its own "
+        "known-normal sound, for one model.",
+    )
+    parser.add_argument("--model", required=True, help="model directory (model.onnx + .yaml)")
+    parser.add_argument("--machine", required=True, help="machine name (letters, digits, _ -)")
+    parser.add_argument("--label", help="the model label (or prefix) the machine is bound to")
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument("--input", nargs="+", metavar="PATH", help="WAV/FLAC files or folders")
+    given.add_argument("--record", type=float, metavar="SECONDS", help="capture live audio")
+    parser.add_argument("--device", help="input device for --record (name substring or index)")
+    parser.add_argument("--channel", type=int, help="channel to use, from 0 (default: the mean)")
+    parser.add_argument(
+        "--new-condition", nargs="+", default=[], metavar="PATH",
+        help="normal sound of a second operating mode, kept raw in the knn bank",
+    )
+    parser.add_argument("--scorer", default="knn", choices=("knn", "section"))
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument("--quantile", type=float, help="gamma-fit quantile (DCASE uses 0.9)")
+    target.add_argument(
+        "--false-alarms-per-day", type=float,
+        help=f"expected false alarms a day (default {DEFAULT_FALSE_ALARMS_PER_DAY:g})",
+    )
+    parser.add_argument("--hop-seconds", type=float, default=1.0, help="seconds between windows")
+    parser.add_argument("--k", type=int, default=3, help="windows above the threshold to open")
+    parser.add_argument("--n", type=int, default=5, help="... out of the last n windows")
+    parser.add_argument("--m-close", type=int, default=5, help="windows below to close")
+    parser.add_argument("--centres", type=int, default=16, help="k-means centres of the bank")
+    parser.add_argument("--seed", type=int, default=0, help="k-means seed")
+    parser.add_argument("--skip-bad-files", action="store_true", help="leave bad files out")
+    parser.add_argument("--engine", default="onnxruntime", help="onnxruntime (default) | tensorrt")
+    parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
+    parser.add_argument("--batch-size", type=int, default=8, help="windows per inference batch")
+    parser.add_argument("--out", required=True, help="calibration.yaml to write")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_asd.calibration.build import Settings, calibrate
+    from edge_asd.engines import open_engine
+
+    settings = _settings(args, Settings)
+    out = _check_out(Path(args.out))
+    engine = open_engine(args.model, args.engine, threads=args.threads)
+    try:
+        main, main_note = _gather(args, engine, args.input, record=args.record)
+        new, _ = _gather(args, engine, args.new_condition) if args.new_condition else ([], "")
+        source = main_note + (f"; new condition: {len(new)} recording(s)" if new else "")
+        settings = Settings(**{**settings.__dict__, "source": source})
+        result = calibrate(main, new, settings, engine.info)
+    finally:
+        engine.close()
+    for note in result.choice.warnings:
+        log.warning("%s", note)
+    _write(out, result, args.machine)
+    return 0
+
+
+def _settings(args: argparse.Namespace, settings_type):
+    if not MACHINE_NAME.match(args.machine):
+        raise UserError(
+            f"--machine {args.machine!r}: use 1-64 letters, digits, '_' or '-'", EXIT_USAGE
+        )
+    if args.record is not None and not args.record > 0:
+        raise UserError(f"--record must be a number of seconds > 0, not {args.record}", EXIT_USAGE)
+    for name in ("k", "n", "m_close", "batch_size", "centres"):
+        if getattr(args, name) < 1:
+            raise UserError(f"--{name.replace('_', '-')} must be >= 1", EXIT_USAGE)
+    if args.k > args.n:
+        raise UserError(f"--k {args.k} cannot exceed --n {args.n}", EXIT_USAGE)
+    per_day = args.false_alarms_per_day
+    if args.quantile is None and per_day is None:
+        per_day = DEFAULT_FALSE_ALARMS_PER_DAY
+    return settings_type(
+        machine=args.machine,
+        scorer=args.scorer,
+        label=args.label,
+        hop_seconds=args.hop_seconds,
+        k=args.k,
+        n=args.n,
+        m_close=args.m_close,
+        quantile=args.quantile,
+        false_alarms_per_day=per_day,
+        n_centres=args.centres,
+        seed=args.seed,
+    )
+
+
+def _check_out(out: Path) -> Path:
+    if out.is_dir():
+        raise UserError(f"--out {out}: is a folder; give the calibration.yaml to write", EXIT_USAGE)
+    if out.suffix.lower() not in (".yaml", ".yml"):
+        raise UserError(f"--out {out}: name a .yaml file", EXIT_USAGE)
+    return out
+
+
+def _gather(args, engine, paths, record: float | None = None):
+    """Embedded recordings from files (checked first) or a live capture, and a note."""
+    from edge_asd.calibration.inputs import plan_recordings
+    from edge_asd.windows import hop_samples, window_starts
+
+    info = engine.info
+    try:
+        hop = hop_samples(args.hop_seconds, info.sample_rate)
+    except ValueError as exc:
+        raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
+    if record is not None:
+        samples = record_live(record, args.device, args.channel, info.sample_rate)
+        return [_embed(engine, "live capture", samples, hop, args.batch_size)], (
+            f"recorded {record:g} s from {args.device or 'the default input'}"
+        )
+    recordings = plan_recordings(
+        paths, window_samples=info.window_samples, channel=args.channel,
+        skip_bad=args.skip_bad_files,
+    )
+    total = sum(
+        max(1, len(window_starts(round(r.seconds * info.sample_rate), info.window_samples, hop)))
+        for r in recordings
+    )
+    progress = Progress(total, "embedding windows")
+    embedded = []
+    for recording in recordings:
+        samples = recording.load(args.channel, info.window_samples)
+        embedded.append(
+            _embed(engine, recording.name, samples, hop, args.batch_size, progress, recording.seconds)
+        )
+    progress.close()
+    n_files = sum(len(r.files) for r in recordings)
+    return embedded, f"{n_files} file(s) from {', '.join(str(p) for p in paths)}"
+
+
+def _embed(engine, name, samples, hop, batch_size, progress=None, seconds=None):
+    from edge_asd.calibration.build import Embedded
+    from edge_asd.scoring.offline import batched_outputs
+
+    embeddings, logits = [], []
+    for output in batched_outputs(engine, samples, hop, batch_size):
+        embeddings.append(np.asarray(output.embedding, dtype=np.float32))
+        logits.append(np.asarray(output.logits, dtype=np.float32))
+        if progress is not None:
+            progress.advance(len(output.embedding))
+    if not embeddings:
+        raise UserError(f"{name}: shorter than one window")
+    seconds = len(samples) / engine.info.sample_rate if seconds is None else seconds
+    return Embedded(name, np.concatenate(embeddings), np.concatenate(logits), seconds)
+
+
+def record_live(seconds: float, device: str | None, channel: int | None, rate: int) -> np.ndarray:
+    """Capture `seconds` of mono audio at `rate` from an input device, with a progress bar."""
+    try:
+        from edge_asd.capture.device import record  # noqa: F401 - the capture module's API
+    except ModuleNotFoundError as exc:
+        if not (exc.name or "").startswith("edge_asd.capture"):
+            raise
+        raise UserError("live capture is not available in this edge-asd; use --input") from None
+    raise UserError("live capture is not wired yet; use --input", EXIT_USAGE)
+
+
+def _write(out: Path, result, machine: str) -> None:
+    from edge_asd.calibration.file import arrays_path, save_calibration, write_atomic
+    from edge_asd.calibration.report import render_report_png, summary_lines
+
+    calibration = result.calibration
+    scores = np.concatenate(result.runs)
+    png = render_report_png(
+        result.runs, result.choice,
+        f"{machine}: {calibration.scorer} scores, {calibration.n_windows} windows",
+    )
+    save_calibration(calibration, out)
+    png_path = out.with_suffix(".png")
+    write_atomic(png_path, png)
+    for line in summary_lines(result.choice, scores, calibration.scorer, calibration.n_recordings):
+        print(line)
+    written = [str(out)]
+    if calibration.bank is not None:
+        written.append(str(arrays_path(out)))
+    print("wrote " + ", ".join([*written, str(png_path)]))
+
+
+class Progress:
+    """A one-line progress bar on stderr when it is a terminal; silent otherwise."""
+
+    def __init__(self, total: int, what: str) -> None:
+        self.total, self.what, self.done = max(total, 1), what, 0
+        self.enabled = sys.stderr.isatty()
+
+    def advance(self, count: int) -> None:
+        self.done = min(self.total, self.done + count)
+        if self.enabled:
+            filled = round(30 * self.done / self.total)
+            bar = "#" * filled + "-" * (30 - filled)
+            print(f"\r{self.what} [{bar}] {self.done}/{self.total}", end="", file=sys.stderr)
+
+    def close(self) -> None:
+        if self.enabled:
+            print(file=sys.stderr)

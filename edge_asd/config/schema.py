@@ -1,0 +1,263 @@
+"""The daemon's config as pydantic models: strict (unknown keys are errors), bounded, described.
+
+One YAML file holds everything `edge-asd run` needs (see configs/*.yaml for documented
+examples): the device id, the model and engine, the audio sources and hop, the machines
+(each on one channel of one source, with its label and calibration), MQTT, the outbox and
+metrics. Every field has a description: `edge-asd validate-config` quotes it when a
+required key is missing.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from edge_asd.config.types import (
+    EnvName,
+    ExistingFile,
+    ModelPath,
+    Name,
+    NewFile,
+    ResolvedPath,
+    TopicPrefix,
+)
+from edge_asd.windows import hop_samples
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EngineConfig(Strict):
+    """How the model runs."""
+
+    kind: Literal["onnxruntime", "tensorrt"] = Field(
+        "onnxruntime",
+        description="inference engine: 'onnxruntime' (CPU, anywhere) or 'tensorrt' (Jetson GPU)",
+    )
+    threads: int = Field(
+        2, ge=1, le=64, description="CPU threads for onnxruntime (intra-op); ignored by TensorRT"
+    )
+    allow_fallback: bool = Field(
+        True,
+        description="when TensorRT cannot run, fall back to onnxruntime (the reason is logged "
+        "and reported in stats) instead of exiting",
+    )
+    precision: Literal["fp16", "fp32"] = Field(
+        "fp16", description="TensorRT build precision ('fp16' is about twice as fast on a Jetson)"
+    )
+    cache_dir: ResolvedPath | None = Field(
+        None, description="where TensorRT keeps its built engine plans (None: beside the model)"
+    )
+
+
+class FaultConfig(Strict):
+    """A fault injected into a synthetic source, between two times of its stream."""
+
+    kind: Literal["impacts", "tone", "harmonic_shift", "rubbing"] = Field(
+        description="the kind of fault (see edge_asd.synth.FAULTS)"
+    )
+    start_s: float = Field(ge=0, description="when the fault starts, seconds into the stream")
+    end_s: float = Field(gt=0, description="when it ends, seconds into the stream")
+    strength: float = Field(1.0, gt=0, le=10, description="the fault's relative loudness")
+
+
+class DeviceSource(Strict):
+    """A live input: a PortAudio device (a USB microphone, a multi-channel interface)."""
+
+    kind: Literal["device"] = Field(description="'device': capture a sound card")
+    name: Name = Field(description="this source's name, used by machines[].source")
+    device: int | str = Field(
+        description="PortAudio device index, or (part of) its name as `edge-asd devices` lists it"
+    )
+    channels: int = Field(1, ge=1, le=64, description="channels to open on the device")
+    sample_rate: int = Field(
+        16000,
+        ge=8000,
+        le=192000,
+        description="the rate to open the device at, Hz; audio is resampled to 16 kHz",
+    )
+    buffer_seconds: float = Field(
+        30.0, ge=11, le=600, description="ring buffer length, seconds (at least a window + hop)"
+    )
+
+
+class FileSource(Strict):
+    """A recording replayed as if it were live (for tests, demos and re-checking incidents)."""
+
+    kind: Literal["file"] = Field(description="'file': replay an audio file")
+    name: Name = Field(description="this source's name, used by machines[].source")
+    path: ExistingFile = Field(description="the WAV/FLAC file (relative to this config)")
+    realtime: bool = Field(
+        True, description="pace the replay at the real rate (false: as fast as scoring goes)"
+    )
+    loop: bool = Field(False, description="start again at the end instead of stopping")
+
+
+class SyntheticSource(Strict):
+    """Generated machine sound (edge_asd.synth) with an optional schedule of faults."""
+
+    kind: Literal["synthetic"] = Field(description="'synthetic': generated machine sound")
+    name: Name = Field(description="this source's name, used by machines[].source")
+    machine_type: Name = Field("fan", description="the generated machine's type")
+    section: int = Field(0, ge=0, le=99, description="the generated machine's section")
+    domain: Literal["source", "target"] = Field("source", description="its operating point")
+    channels: int = Field(1, ge=1, le=64, description="channels (each a differently seeded copy)")
+    seed: int = Field(0, ge=0, description="random seed of the noise")
+    faults: list[FaultConfig] = Field([], description="faults to inject")
+    realtime: bool = Field(True, description="pace at the real rate (false: as fast as possible)")
+    duration_seconds: float | None = Field(
+        None, gt=0, description="stop after this many seconds (None: run forever)"
+    )
+
+
+Source = Annotated[DeviceSource | FileSource | SyntheticSource, Field(discriminator="kind")]
+
+
+class AudioConfig(Strict):
+    """Where sound comes from, and how often a window is scored."""
+
+    hop_seconds: float = Field(
+        1.0,
+        ge=0.1,
+        le=10.0,
+        description="seconds between two scored windows (each window is the last 10 s)",
+    )
+    sources: list[Source] = Field(
+        min_length=1, max_length=16, description="input sources (devices, files, synthetic)"
+    )
+
+    @field_validator("hop_seconds")
+    @classmethod
+    def _whole_samples(cls, value: float) -> float:
+        hop_samples(value)  # raises ValueError with the reason
+        return value
+
+
+class DecisionConfig(Strict):
+    """Overrides of the calibration's k-of-n confirmation."""
+
+    k: int | None = Field(None, ge=1, le=600, description="windows above the threshold to open")
+    n: int | None = Field(None, ge=1, le=600, description="out of the last n windows")
+    m_close: int | None = Field(
+        None, ge=1, le=600, description="consecutive windows below the threshold to close"
+    )
+
+
+class MachineConfig(Strict):
+    """One monitored machine: a channel of a source, scored with its calibration."""
+
+    name: Name = Field(description="the machine's name in MQTT topics")
+    source: Name = Field(description="the name of the source (audio.sources[].name) it is on")
+    channel: int = Field(0, ge=0, le=63, description="0-based channel of that source")
+    calibration: ExistingFile = Field(
+        description="calibration.yaml written by `edge-asd calibrate` for this machine and model"
+    )
+    label: str | None = Field(
+        None,
+        min_length=1,
+        description="the model label it is bound to (default: the calibration's); "
+        "must agree with the calibration when given",
+    )
+    decision: DecisionConfig = Field(
+        DecisionConfig(), description="overrides of the calibration's k, n and m_close"
+    )
+    rms_gate_dbfs: float | None = Field(
+        None,
+        ge=-120,
+        le=0,
+        description="windows quieter than this (dBFS RMS) are 'unknown': machine off or mic dead",
+    )
+
+
+class TlsConfig(Strict):
+    """TLS towards the broker."""
+
+    ca_file: ExistingFile | None = Field(
+        None, description="CA certificate(s) of the broker (None: the system's CAs)"
+    )
+    cert_file: ExistingFile | None = Field(None, description="client certificate (mutual TLS)")
+    key_file: ExistingFile | None = Field(None, description="client private key (mutual TLS)")
+    check_hostname: bool = Field(True, description="check the broker's name in its certificate")
+
+
+class MqttConfig(Strict):
+    """The broker and how to publish to it (topics: see DESIGN.md's MQTT contract)."""
+
+    host: str = Field(min_length=1, description="the broker's host name or address")
+    port: int = Field(1883, ge=1, le=65535, description="the broker's port (8883 for TLS)")
+    topic_prefix: TopicPrefix = Field("edge-asd", description="first topic levels")
+    client_id: Name | None = Field(None, description="MQTT client id (None: edge-asd-<device_id>)")
+    keepalive_seconds: int = Field(30, ge=5, le=3600, description="MQTT keepalive interval")
+    username: str | None = Field(
+        None, min_length=1, description="user name, if the broker wants one"
+    )
+    password_env: EnvName | None = Field(
+        None, description="environment variable holding the password"
+    )
+    password_file: ExistingFile | None = Field(
+        None, description="file holding the password (first line; mode 0600 advised)"
+    )
+    password_credential: Name | None = Field(
+        None,
+        description="systemd credential holding the password (LoadCredential=NAME:...; read "
+        "from $CREDENTIALS_DIRECTORY/NAME)",
+    )
+    tls: TlsConfig | None = Field(None, description="TLS settings (None: plain TCP)")
+    publish_scores: bool = Field(
+        False, description="publish every window's score on {machine}/score (QoS 0)"
+    )
+    reconnect_min_seconds: float = Field(
+        1.0, ge=0.1, le=60, description="first wait before reconnecting"
+    )
+    reconnect_max_seconds: float = Field(
+        60.0, ge=1, le=3600, description="longest wait between reconnection attempts"
+    )
+
+
+class OutboxConfig(Strict):
+    """The durable outbox: events wait here until the broker acknowledges them."""
+
+    path: NewFile = Field(description="the SQLite file (created, mode 0600)")
+    max_events: int = Field(
+        100_000, ge=10, le=10_000_000, description="most events kept; the oldest are dropped"
+    )
+
+
+class MetricsConfig(Strict):
+    """Periodic stats on MQTT and an optional Prometheus endpoint."""
+
+    stats_interval_seconds: float = Field(
+        60.0, ge=1, le=86400, description="seconds between two `stats` messages"
+    )
+    prometheus_port: int | None = Field(
+        None, ge=1, le=65535, description="serve Prometheus metrics on this port (None: off)"
+    )
+    prometheus_address: str = Field(
+        "127.0.0.1", min_length=1, description="address the Prometheus endpoint listens on"
+    )
+
+
+class Config(Strict):
+    """The whole daemon config."""
+
+    device_id: Name = Field(description="this device's id, the second level of every topic")
+    model: ModelPath = Field(description="model directory (model.onnx + model.yaml)")
+    engine: EngineConfig = Field(EngineConfig(), description="how the model runs")
+    audio: AudioConfig = Field(description="sources and hop")
+    machines: list[MachineConfig] = Field(
+        min_length=1, max_length=64, description="the monitored machines"
+    )
+    mqtt: MqttConfig = Field(description="the MQTT broker")
+    outbox: OutboxConfig = Field(description="the durable event outbox")
+    metrics: MetricsConfig = Field(MetricsConfig(), description="stats and Prometheus")
+
+    def source(self, name: str) -> DeviceSource | FileSource | SyntheticSource:
+        """The source called `name` (KeyError when there is none)."""
+        for source in self.audio.sources:
+            if source.name == name:
+                return source
+        raise KeyError(name)

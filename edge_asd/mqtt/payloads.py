@@ -1,0 +1,135 @@
+"""The MQTT contract: topic names and the JSON of `event`, `score` and `stats`.
+
+Topics live under `{topic_prefix}/{device_id}` (see DESIGN.md's MQTT contract):
+
+    available          online / stopped / offline (last will)   retained, QoS 1
+    {machine}/state    normal / anomaly / unknown                retained, QoS 1
+    {machine}/event    event JSON (EVENT_FIELDS)                 QoS 1, via the outbox
+    {machine}/score    {"ts", "score", "threshold"}              QoS 0, when enabled
+    stats              stats JSON                                QoS 0
+
+Times are ISO 8601 UTC strings with milliseconds (`2025-01-31T12:00:00.000Z`). An
+event's fields and their types are frozen by tests/unit/edge_asd/mqtt/test_payloads.py:
+consumers (dashboards, ticket systems) parse them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+AVAILABLE_ONLINE = "online"
+AVAILABLE_STOPPED = "stopped"
+AVAILABLE_OFFLINE = "offline"
+
+# The event payload's fields and JSON types, in order; `None` allowed where marked.
+EVENT_FIELDS: dict[str, tuple[type, ...]] = {
+    "event_id": (str,),
+    "type": (str,),
+    "device_id": (str,),
+    "machine": (str,),
+    "started_at": (str,),
+    "ended_at": (str, type(None)),
+    "score": (float,),
+    "peak_score": (float,),
+    "threshold": (float,),
+    "model_sha256": (str,),
+    "seq": (int,),
+    "clock_synced": (bool,),
+}
+
+
+@dataclass(frozen=True)
+class Topics:
+    """Topic names of one device."""
+
+    prefix: str
+    device_id: str
+
+    @property
+    def base(self) -> str:
+        return f"{self.prefix}/{self.device_id}"
+
+    @property
+    def available(self) -> str:
+        return f"{self.base}/available"
+
+    @property
+    def stats(self) -> str:
+        return f"{self.base}/stats"
+
+    def state(self, machine: str) -> str:
+        return f"{self.base}/{machine}/state"
+
+    def event(self, machine: str) -> str:
+        return f"{self.base}/{machine}/event"
+
+    def score(self, machine: str) -> str:
+        return f"{self.base}/{machine}/score"
+
+
+class EventLike(Protocol):
+    """What an event payload is built from (edge_asd.decider.DecisionEvent)."""
+
+    type: str
+    event_id: str
+    started_at: float
+    ended_at: float | None
+    score: float
+    peak_score: float
+    threshold: float
+
+
+def iso_utc(unix_seconds: float) -> str:
+    """`2025-01-31T12:00:00.000Z` for a Unix time in seconds."""
+    moment = datetime.fromtimestamp(unix_seconds, tz=timezone.utc)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def event_payload(
+    event: EventLike,
+    *,
+    device_id: str,
+    machine: str,
+    model_sha256: str,
+    seq: int,
+    clock_synced: bool,
+) -> dict[str, Any]:
+    """The `{machine}/event` JSON object, fields in EVENT_FIELDS order."""
+    return {
+        "event_id": event.event_id,
+        "type": event.type,
+        "device_id": device_id,
+        "machine": machine,
+        "started_at": iso_utc(event.started_at),
+        "ended_at": None if event.ended_at is None else iso_utc(event.ended_at),
+        "score": float(event.score),
+        "peak_score": float(event.peak_score),
+        "threshold": float(event.threshold),
+        "model_sha256": model_sha256,
+        "seq": int(seq),
+        "clock_synced": bool(clock_synced),
+    }
+
+
+def score_payload(unix_seconds: float, score: float, threshold: float) -> dict[str, Any]:
+    """The `{machine}/score` JSON object."""
+    return {"ts": iso_utc(unix_seconds), "score": float(score), "threshold": float(threshold)}
+
+
+def encode(payload: dict[str, Any]) -> bytes:
+    """Compact UTF-8 JSON; a non-finite number becomes null (JSON has no NaN)."""
+    return json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False).encode()
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value

@@ -1,0 +1,305 @@
+"""The MQTT publisher: paho-mqtt 2.x (callback API 2), events from the outbox at QoS 1.
+
+Connection: `start()` connects in the background and keeps retrying with exponential
+backoff (reconnect_min_seconds .. reconnect_max_seconds), the first connection at boot
+included: a broker that is down when the Jetson starts is not a reason to exit. On every
+(re)connect it republishes the retained `available online` and each machine's current
+`state` (so a broker restarted without persistence learns them again).
+
+Events: the sender thread hands outbox entries to paho in `seq` order, at most
+`max_inflight` unacknowledged at once, only while connected. An entry leaves the outbox
+when its PUBACK arrives (`on_publish` with its mid). Paho keeps handed messages across a
+reconnect and resends them first; new entries wait until those are acknowledged, so the
+broker sees events in seq order. Entries not yet handed stay on disk, so an outage of
+days costs disk, not memory. After a restart everything in the outbox is sent again:
+QoS 1 is at-least-once, and `seq` lets a consumer drop a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from edge_asd.config.schema import MqttConfig
+from edge_asd.mqtt.outbox import Entry, Outbox
+from edge_asd.mqtt.payloads import (
+    AVAILABLE_OFFLINE,
+    AVAILABLE_ONLINE,
+    AVAILABLE_STOPPED,
+    Topics,
+    encode,
+)
+
+log = logging.getLogger(__name__)
+
+RESEND_BARRIER_SECONDS = 10.0  # longest wait for paho's resends before sending new events
+SENDER_POLL_SECONDS = 0.2
+
+
+@dataclass(frozen=True)
+class PublisherStatus:
+    """The connection as the stats report it."""
+
+    connected: bool
+    connects: int  # successful connections since start
+    inflight: int  # events handed to paho, waiting for their PUBACK
+    last_error: str | None
+
+
+class Publisher:
+    """Publishes one device's topics; thread-safe. `start()`, publish..., `stop()`."""
+
+    def __init__(
+        self,
+        config: MqttConfig,
+        device_id: str,
+        outbox: Outbox,
+        password: str | None = None,
+        max_inflight: int = 50,
+    ) -> None:
+        self.config = config
+        self.topics = Topics(config.topic_prefix, device_id)
+        self.outbox = outbox
+        self.max_inflight = max_inflight
+        self._cond = threading.Condition()
+        self._connected = False
+        self._connects = 0
+        self._last_error: str | None = None
+        self._inflight: dict[int, tuple[int, mqtt.MQTTMessageInfo]] = {}  # mid -> (seq, info)
+        self._last_handed_seq = 0
+        self._resend_barrier_until = 0.0
+        self._wake = True
+        self._stopping = False
+        self._states: dict[str, str] = {}
+        self._client = self._make_client(config, device_id, password)
+        self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
+
+    def _make_client(self, config: MqttConfig, device_id: str, password: str | None) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=config.client_id or f"edge-asd-{device_id}",
+            clean_session=True,
+        )
+        if config.username is not None:
+            client.username_pw_set(config.username, password)
+        if config.tls is not None:
+            tls = config.tls
+            client.tls_set(
+                ca_certs=str(tls.ca_file) if tls.ca_file else None,
+                certfile=str(tls.cert_file) if tls.cert_file else None,
+                keyfile=str(tls.key_file) if tls.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+            client.tls_insecure_set(not tls.check_hostname)
+        client.will_set(self.topics.available, AVAILABLE_OFFLINE, qos=1, retain=True)
+        client.reconnect_delay_set(
+            max(1, round(config.reconnect_min_seconds)), max(1, round(config.reconnect_max_seconds))
+        )
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        client.on_publish = self._on_publish
+        return client
+
+    # --- life cycle -------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (retrying forever) and start sending the outbox."""
+        log.info(
+            "MQTT: connecting to %s:%d%s as %s",
+            self.config.host,
+            self.config.port,
+            " (TLS)" if self.config.tls else "",
+            self.topics.base,
+        )
+        self._client.connect_async(
+            self.config.host, self.config.port, keepalive=self.config.keepalive_seconds
+        )
+        self._client.loop_start()
+        self._sender.start()
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until the outbox is empty (every event acknowledged); False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.outbox.health().depth == 0:
+                return True
+            if not self.connected:
+                return False  # nothing will leave before the broker is back
+            time.sleep(0.05)
+        return self.outbox.health().depth == 0
+
+    def stop(self, flush_timeout_s: float = 5.0) -> None:
+        """Flush what the broker will take, publish `available stopped`, disconnect.
+
+        Events left unacknowledged stay in the outbox for the next start.
+        """
+        flushed = self.flush(flush_timeout_s)
+        if not flushed:
+            log.warning("MQTT: %d event(s) stay in the outbox", self.outbox.health().depth)
+        with self._cond:
+            self._stopping = True
+            self._cond.notify_all()
+        if self.connected:
+            info = self._client.publish(
+                self.topics.available, AVAILABLE_STOPPED, qos=1, retain=True
+            )
+            try:
+                info.wait_for_publish(timeout=min(flush_timeout_s, 5.0))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("MQTT: could not publish 'stopped' (%s)", exc)
+        self._client.disconnect()
+        self._client.loop_stop()
+        self._sender.join(timeout=5.0)
+
+    @property
+    def connected(self) -> bool:
+        with self._cond:
+            return self._connected
+
+    def status(self) -> PublisherStatus:
+        with self._cond:
+            return PublisherStatus(
+                self._connected, self._connects, len(self._inflight), self._last_error
+            )
+
+    # --- what the daemon publishes ----------------------------------------------------
+
+    def publish_event(self, machine: str, render: Callable[[int], bytes]) -> Entry:
+        """Store an event in the outbox (render(seq) -> payload) and send it when possible."""
+        entry = self.outbox.append(self.topics.event(machine), render)
+        self._notify()
+        return entry
+
+    def set_state(self, machine: str, state: str) -> None:
+        """Publish a machine's retained state when it changes (and again on reconnect)."""
+        with self._cond:
+            changed = self._states.get(machine) != state
+            self._states[machine] = state
+            connected = self._connected
+        if changed and connected:
+            self._client.publish(self.topics.state(machine), state, qos=1, retain=True)
+
+    def publish_score(self, machine: str, payload: dict[str, Any]) -> None:
+        """A window's score at QoS 0; dropped while disconnected (the next one follows)."""
+        if self.connected:
+            self._client.publish(self.topics.score(machine), encode(payload), qos=0)
+
+    def publish_stats(self, payload: dict[str, Any]) -> None:
+        """The stats at QoS 0; dropped while disconnected."""
+        if self.connected:
+            self._client.publish(self.topics.stats, encode(payload), qos=0)
+
+    # --- paho callbacks (paho's network thread) ---------------------------------------
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        if reason_code.is_failure:
+            self._connection_error(f"the broker refused the connection: {reason_code}")
+            return
+        with self._cond:
+            self._connected = True
+            self._connects += 1
+            self._last_error = None
+            # paho resends what it still holds first; new events wait for those PUBACKs.
+            if self._inflight:
+                self._resend_barrier_until = time.monotonic() + RESEND_BARRIER_SECONDS
+            states = dict(self._states)
+            self._wake = True
+            self._cond.notify_all()
+        log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+        client.publish(self.topics.available, AVAILABLE_ONLINE, qos=1, retain=True)
+        for machine, state in states.items():
+            client.publish(self.topics.state(machine), state, qos=1, retain=True)
+
+    def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            was_connected, self._connected = self._connected, False
+            stopping = self._stopping
+        if was_connected and not stopping:
+            self._connection_error(f"disconnected ({reason_code}); reconnecting")
+
+    def _on_connect_fail(self, client, userdata) -> None:
+        self._connection_error(
+            f"cannot connect to {self.config.host}:{self.config.port}; retrying with backoff"
+        )
+
+    def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
+        with self._cond:
+            handed = self._inflight.pop(mid, None)
+        if handed is not None:
+            self._acked(handed[0])
+
+    def _connection_error(self, message: str) -> None:
+        with self._cond:
+            repeated = self._last_error == message
+            self._last_error = message
+        if not repeated:  # a broker down for a day logs once, not every backoff
+            log.warning("MQTT: %s", message)
+
+    # --- the sender thread ------------------------------------------------------------
+
+    def _notify(self) -> None:
+        with self._cond:
+            self._wake = True
+            self._cond.notify_all()
+
+    def _acked(self, seq: int) -> None:
+        self.outbox.ack(seq)
+        with self._cond:
+            if not self._inflight:
+                self._resend_barrier_until = 0.0
+            self._wake = True
+            self._cond.notify_all()
+
+    def _ready(self) -> bool:
+        return (
+            self._wake
+            and self._connected
+            and len(self._inflight) < self.max_inflight
+            and time.monotonic() >= self._resend_barrier_until
+        )
+
+    def _send_loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopping or self._ready(), SENDER_POLL_SECONDS)
+                if self._stopping:
+                    return
+                ready = self._ready()
+                if ready:
+                    self._wake = False
+                after, room = self._last_handed_seq, self.max_inflight - len(self._inflight)
+            self._sweep_published()
+            if ready:
+                self._send_pending(after, room)
+
+    def _send_pending(self, after_seq: int, room: int) -> None:
+        entries = self.outbox.pending(after_seq=after_seq, limit=room)
+        for entry in entries:
+            info = self._client.publish(entry.topic, entry.payload, qos=1)
+            if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
+                log.warning("MQTT: paho refused event %d (rc %s)", entry.seq, info.rc)
+                with self._cond:
+                    self._wake = True
+                return
+            # MQTT_ERR_NO_CONN: paho keeps the message and sends it after reconnecting.
+            with self._cond:
+                self._inflight[info.mid] = (entry.seq, info)
+                self._last_handed_seq = entry.seq
+        if len(entries) == room:
+            self._notify()  # there may be more behind them
+
+    def _sweep_published(self) -> None:
+        """Ack events whose PUBACK came before their mid was recorded (a narrow race)."""
+        with self._cond:
+            done = [mid for mid, (_, info) in self._inflight.items() if info.is_published()]
+            seqs = [self._inflight.pop(mid)[0] for mid in done]
+        for seq in seqs:
+            self._acked(seq)

@@ -1,0 +1,1 @@
+"""Window scores (higher = more anomalous): `section`, `knn`, `twfr`, and their fusion."""

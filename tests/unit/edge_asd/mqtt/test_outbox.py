@@ -1,0 +1,166 @@
+"""The durable outbox: events survive restarts, seq never repeats, the file stays bounded."""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+import threading
+import textwrap
+from pathlib import Path
+
+from edge_asd.mqtt.outbox import Outbox
+
+
+def payload(seq: int) -> bytes:
+    return f'{{"seq": {seq}}}'.encode()
+
+
+def test_outbox_survives_restart_with_events_in_order(tmp_path: Path):
+    outbox = Outbox(tmp_path / "outbox.sqlite")
+    for machine in ("pump", "fan", "pump"):
+        outbox.append(f"edge-asd/dev/{machine}/event", payload)
+    outbox.close()
+
+    reopened = Outbox(tmp_path / "outbox.sqlite")
+    pending = reopened.pending()
+    assert [e.seq for e in pending] == [1, 2, 3]
+    assert [e.topic for e in pending][1] == "edge-asd/dev/fan/event"
+    assert pending[2].payload == b'{"seq": 3}'
+    assert all(e.durable for e in pending)
+
+
+def test_seq_rises_by_one_across_restarts_even_when_everything_was_acked(tmp_path: Path):
+    path = tmp_path / "outbox.sqlite"
+    outbox = Outbox(path)
+    seqs = [outbox.append("t", payload).seq for _ in range(3)]
+    for seq in seqs:
+        outbox.ack(seq)
+    outbox.close()
+
+    reopened = Outbox(path)
+    assert reopened.pending() == []
+    assert reopened.append("t", payload).seq == 4
+    assert reopened.health().depth == 1
+
+
+def test_ack_removes_that_event_only(tmp_path: Path):
+    outbox = Outbox(tmp_path / "o.sqlite")
+    for _ in range(4):
+        outbox.append("t", payload)
+    outbox.ack(2)
+    outbox.ack(2)  # a second PUBACK of the same event is harmless
+    outbox.ack(99)  # so is one for an event dropped long ago
+    assert [e.seq for e in outbox.pending()] == [1, 3, 4]
+
+
+def test_pending_pages_from_a_seq(tmp_path: Path):
+    outbox = Outbox(tmp_path / "o.sqlite")
+    for _ in range(10):
+        outbox.append("t", payload)
+    assert [e.seq for e in outbox.pending(after_seq=4, limit=3)] == [5, 6, 7]
+
+
+def test_full_outbox_drops_the_oldest_and_counts_them_across_restarts(tmp_path: Path):
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(path, max_events=10)
+    for _ in range(15):
+        outbox.append("t", payload)
+    assert [e.seq for e in outbox.pending()] == list(range(6, 16))
+    assert outbox.health().dropped == 5
+    outbox.close()
+
+    reopened = Outbox(path, max_events=10)
+    reopened.append("t", payload)
+    health = reopened.health()
+    assert (health.depth, health.dropped) == (10, 6)
+    assert reopened.pending()[0].seq == 7
+
+
+def test_outbox_files_are_readable_by_the_owner_only(tmp_path: Path):
+    path = tmp_path / "o.sqlite"
+    outbox = Outbox(path)
+    outbox.append("t", payload)
+    for name in ("o.sqlite", "o.sqlite-wal"):
+        mode = stat.S_IMODE(os.stat(tmp_path / name).st_mode)
+        assert mode == 0o600, f"{name} has mode {oct(mode)}"
+
+
+def test_outbox_at_an_unusable_path_still_numbers_events_and_reports_why(tmp_path: Path):
+    path = tmp_path / "is-a-directory"
+    path.mkdir()
+    outbox = Outbox(path)
+    entries = [outbox.append("t", payload) for _ in range(3)]
+    assert [e.seq for e in entries] == [1, 2, 3]
+    assert not any(e.durable for e in entries)
+    assert [e.seq for e in outbox.pending()] == [1, 2, 3]  # kept in memory for the publisher
+    outbox.ack(2)
+    health = outbox.health()
+    assert health.depth == 2
+    assert health.write_failures == 3
+    assert "is-a-directory" in health.error
+
+
+DISK_FULL_SCRIPT = textwrap.dedent(
+    """
+    import logging, os, resource, signal, sys
+    from edge_asd.mqtt.outbox import Outbox
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG
+    path = sys.argv[1]
+    outbox = Outbox(path)
+    outbox.append("t", lambda seq: b"x" * 100)
+    size = sum(os.path.getsize(path + s) for s in ("", "-wal") if os.path.exists(path + s))
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, hard))  # the disk is now full
+    full = [outbox.append("t", lambda seq: b"y" * 50000) for _ in range(3)]
+    health = outbox.health()
+    resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))  # space again
+    after = outbox.append("t", lambda seq: b"z")
+    print("SEQS", [e.seq for e in full], after.seq)
+    print("DURABLE", [e.durable for e in full], after.durable)
+    print("HEALTH", health.write_failures, health.error is not None, health.depth)
+    outbox.close()
+    print("REOPENED", [e.seq for e in Outbox(path).pending()])
+    """
+)
+
+
+def test_disk_full_keeps_events_flowing_logs_once_and_recovers(tmp_path: Path):
+    result = subprocess.run(
+        [sys.executable, "-c", DISK_FULL_SCRIPT, str(tmp_path / "o.sqlite")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "SEQS [2, 3, 4] 5" in out
+    assert "DURABLE [False, False, False] True" in out
+    assert "HEALTH 3 True 4" in out
+    # Once the disk had room again, the events it had refused were written after all.
+    assert "REOPENED [1, 2, 3, 4, 5]" in out
+    assert result.stderr.count("outbox cannot write") == 1
+    assert "outbox writes again" in result.stderr
+
+
+def test_appends_and_acks_from_two_threads_lose_nothing(tmp_path: Path):
+    outbox = Outbox(tmp_path / "o.sqlite")
+    appended: list[int] = []
+
+    def producer() -> None:
+        for _ in range(200):
+            appended.append(outbox.append("t", payload).seq)
+
+    thread = threading.Thread(target=producer)
+    thread.start()
+    acked = 0
+    while thread.is_alive() or acked < len(appended):
+        for entry in outbox.pending(limit=50):
+            outbox.ack(entry.seq)
+            acked += 1
+    thread.join()
+    assert appended == list(range(1, 201))
+    assert acked == 200 and outbox.pending() == []

@@ -1,0 +1,88 @@
+"""The MQTT contract: topic names and the event payload, frozen for consumers."""
+
+from __future__ import annotations
+
+import json
+
+from edge_asd.decider import Decider
+from edge_asd.mqtt.payloads import Topics, encode, event_payload, iso_utc, score_payload
+
+# Frozen: a consumer (dashboard, ticketing, historian) parses these. Changing a name or a
+# type here is a breaking change of the MQTT contract in DESIGN.md.
+EVENT_CONTRACT = [
+    ("event_id", str),
+    ("type", str),
+    ("device_id", str),
+    ("machine", str),
+    ("started_at", str),
+    ("ended_at", (str, type(None))),
+    ("score", float),
+    ("peak_score", float),
+    ("threshold", float),
+    ("model_sha256", str),
+    ("seq", int),
+    ("clock_synced", bool),
+]
+
+
+def decided_events() -> list:
+    """A real decider's start and end for a burst of high scores."""
+    decider = Decider(threshold=1.0, k=2, n=3, m_close=2)
+    events = []
+    for second, score in enumerate([0.1, 2.0, 3.0, 2.5, 0.2, 0.1, 0.3]):
+        events += decider.feed(score, 1_700_000_000.0 + second)
+    return events
+
+
+def wire(event, seq: int) -> dict:
+    payload = event_payload(
+        event,
+        device_id="jetson-01",
+        machine="pump-1",
+        model_sha256="ab" * 32,
+        seq=seq,
+        clock_synced=True,
+    )
+    return json.loads(encode(payload))  # what a subscriber gets
+
+
+def test_event_payload_has_the_frozen_field_names_and_types():
+    events = decided_events()
+    assert [e.type for e in events] == ["start", "end"]
+    for seq, event in enumerate(events, start=1):
+        got = wire(event, seq)
+        assert list(got) == [name for name, _ in EVENT_CONTRACT]
+        for name, kind in EVENT_CONTRACT:
+            value = got[name]
+            assert isinstance(value, kind), f"{name}: {value!r} is not {kind}"
+            assert not (kind is int and isinstance(value, bool)), f"{name} must not be a bool"
+
+
+def test_event_payload_carries_the_event_and_its_times_in_utc():
+    start, end = decided_events()
+    got_start, got_end = wire(start, 7), wire(end, 8)
+    assert got_start["event_id"] == got_end["event_id"]
+    assert got_start["started_at"] == "2023-11-14T22:13:21.000Z"  # the first window above
+    assert got_start["ended_at"] is None
+    assert got_end["ended_at"] == "2023-11-14T22:13:24.000Z"  # the first window below
+    assert (got_start["score"], got_end["peak_score"]) == (3.0, 3.0)
+    assert got_end["threshold"] == 1.0
+    assert (got_start["seq"], got_end["seq"]) == (7, 8)
+
+
+def test_scores_that_are_not_finite_go_out_as_null_not_invalid_json():
+    raw = encode(score_payload(0.0, float("inf"), 1.5))
+    assert json.loads(raw) == {"ts": "1970-01-01T00:00:00.000Z", "score": None, "threshold": 1.5}
+
+
+def test_topics_follow_the_contract():
+    topics = Topics("edge-asd", "jetson-01")
+    assert topics.available == "edge-asd/jetson-01/available"
+    assert topics.stats == "edge-asd/jetson-01/stats"
+    assert topics.state("pump-1") == "edge-asd/jetson-01/pump-1/state"
+    assert topics.event("pump-1") == "edge-asd/jetson-01/pump-1/event"
+    assert topics.score("pump-1") == "edge-asd/jetson-01/pump-1/score"
+
+
+def test_iso_times_keep_milliseconds():
+    assert iso_utc(1.2345) == "1970-01-01T00:00:01.234Z"

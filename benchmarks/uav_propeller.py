@@ -29,7 +29,7 @@ import numpy as np
 
 from edge_asd.audio import read_audio
 from edge_asd.cli import main as edge_asd
-from edge_asd.dcase import group_recordings, list_clips
+from edge_asd.dcase import Clip, group_recordings, list_clips
 from edge_asd.decider import START
 from edge_asd.engines import open_engine
 from edge_asd.scoring.offline import decide, score_signal
@@ -59,18 +59,18 @@ class FlightResult:
         return (self.events > 0) == (self.broken > 0)
 
 
-def flight_segments(data_root: Path) -> dict[str, list[Path]]:
-    """Each test flight's segment files in `seg` order, keyed section_<XX>/<flight>."""
+def flight_segments(data_root: Path) -> dict[str, list[Clip]]:
+    """Each test flight's segments in `seg` order, keyed section_<XX>/<flight>."""
     groups = group_recordings(list_clips(data_root, MACHINE_TYPE, "test"), "flight")
     return {
-        f"section_{section}/{flight}": [clip.path for clip in clips]
+        f"section_{section}/{flight}": clips
         for (section, _domain, _condition, flight), clips in sorted(groups.items())
     }
 
 
-def join_segments(paths: list[Path]) -> np.ndarray:
+def join_segments(clips: list[Clip]) -> np.ndarray:
     """The segments joined into one continuous mono recording, float32 [samples]."""
-    return np.concatenate([read_audio(path).mono() for path in paths])
+    return np.concatenate([read_audio(clip.path).mono() for clip in clips])
 
 
 def calibrate(model: Path, data_root: Path, out: Path, threads: int, hop_seconds: float) -> None:
@@ -99,8 +99,8 @@ def score_flights(
     scorer = scorer_from_calibration(calibration, engine.info.labels, str(calibration_path))
     hop = hop_samples(calibration.hop_seconds, engine.info.sample_rate)
     results = []
-    for name, paths in flight_segments(data_root).items():
-        samples = join_segments(paths)
+    for name, clips in flight_segments(data_root).items():
+        samples = join_segments(clips)
         scores = score_signal(engine, scorer, samples, hop)
         events = decide(
             scores, calibration.threshold, calibration.k, calibration.n, calibration.m_close
@@ -109,7 +109,7 @@ def score_flights(
         results.append(
             FlightResult(
                 flight=name,
-                broken=int(paths[0].stem.split("_broken_")[1].split("_")[0]),
+                broken=int(clips[0].attribute("broken") or 0),
                 seconds=len(samples) / engine.info.sample_rate,
                 windows=len(scores.scores),
                 windows_above=int((scores.scores > calibration.threshold).sum()),

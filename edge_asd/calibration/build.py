@@ -21,6 +21,7 @@ from edge_asd.model_file import ModelInfo
 
 SCORERS = ("knn", "section")
 DEFAULT_CENTRES = 16
+DEFAULT_FALSE_ALARMS_PER_DAY = 1.0  # the daemon's default: DCASE's 0.9 alarms all day
 
 
 @dataclass(frozen=True)
@@ -35,7 +36,8 @@ class Embedded:
 
 @dataclass(frozen=True)
 class Settings:
-    """What the user asked for; exactly one of `quantile` and `false_alarms_per_day`."""
+    """What the user asked for: `quantile` or `false_alarms_per_day` (neither: the default
+    rate, DEFAULT_FALSE_ALARMS_PER_DAY)."""
 
     machine: str
     scorer: str = "knn"
@@ -45,7 +47,7 @@ class Settings:
     n: int = 5
     m_close: int = 5
     quantile: float | None = None
-    false_alarms_per_day: float | None = 1.0
+    false_alarms_per_day: float | None = None
     n_centres: int = DEFAULT_CENTRES
     seed: int = 0
     source: str = ""
@@ -87,7 +89,7 @@ def calibrate(
         k=settings.k,
         n=settings.n,
         quantile=settings.quantile,
-        false_alarms_per_day=settings.false_alarms_per_day,
+        false_alarms_per_day=_rate(settings),
     )
     scores = np.concatenate(runs)
     recordings = main + new_condition
@@ -113,6 +115,14 @@ def calibrate(
         bank=bank,
     )
     return Result(calibration, choice, runs)
+
+
+def _rate(settings: Settings) -> float | None:
+    if settings.quantile is not None:
+        return settings.false_alarms_per_day  # both given: choose_threshold refuses
+    if settings.false_alarms_per_day is None:
+        return DEFAULT_FALSE_ALARMS_PER_DAY
+    return settings.false_alarms_per_day
 
 
 def score_stats(scores: np.ndarray) -> dict[str, float]:

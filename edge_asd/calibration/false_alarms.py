@@ -52,9 +52,10 @@ def correlation_windows(runs: Sequence[np.ndarray], max_windows: int) -> float:
 
     `runs` are the score sequences of separate recordings (no pair spans two of them).
     tau = 1 + 2 * sum of the autocorrelations at lags 1.. until the first that is not
-    clearly above noise (<= 2 / sqrt(pairs), about the 95% bound for independent scores, so
-    that independent scores give 1 rather than a little more). Returns `max_windows` (the pessimistic end) when a lag has fewer than MIN_LAG_PAIRS
-    pairs before the sum stops, or when the scores do not vary.
+    clearly above noise (<= 2 / sqrt(pairs), about the 95% bound for independent scores,
+    so that independent scores give 1 rather than a little more). Returns `max_windows`
+    (the pessimistic end) when a lag has fewer than MIN_LAG_PAIRS pairs before the sum
+    stops, or when the scores do not vary.
     """
     runs = [np.asarray(r, dtype=np.float64) for r in runs if len(r) >= 2]
     if not runs or max_windows <= 1:

@@ -16,6 +16,7 @@ way; while a fold of one is held out, the whole other set stays in the bank.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -70,7 +71,7 @@ def _stretch_folds(total: int, gap_windows: int, n_stretches: int) -> list[Fold]
     edges = np.linspace(0, total, n_stretches + 1).round().astype(int)
     index = np.arange(total)
     folds = []
-    for start, stop in zip(edges[:-1], edges[1:], strict=True):
+    for start, stop in itertools.pairwise(edges):
         held_out = (index >= start) & (index < stop)
         near = (index >= start - gap_windows) & (index < stop + gap_windows)
         folds.append(Fold(held_out, ~near))

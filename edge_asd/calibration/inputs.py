@@ -156,7 +156,8 @@ def plan_recordings(
     problems.extend(short)
     if problems and not skip_bad:
         raise AudioFileError(
-            f"{len(problems)} input problem(s):\n  " + "\n  ".join(problems)
+            f"{len(problems)} input problem(s):\n  "
+            + "\n  ".join(problems)
             + "\n(fix or remove them, or pass --skip-bad-files to leave them out)"
         )
     for problem in problems:
@@ -188,7 +189,9 @@ def _group(
         elif total >= MIN_TILE_FRACTION * window_seconds:
             log.warning(
                 "%s: %.1f s is shorter than a %.0f s window; tiled to one window",
-                shown, total, window_seconds,
+                shown,
+                total,
+                window_seconds,
             )
             recordings.append(Recording(shown, members, total, tiled=True))
         else:

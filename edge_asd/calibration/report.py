@@ -60,22 +60,42 @@ def render_report_png(runs: Sequence[np.ndarray], choice: ThresholdChoice, title
     lower = min(float(scores.min()), choice.threshold)
     lower -= 0.05 * (upper - lower)
     bins = int(np.clip(np.sqrt(len(scores)) * 2, 10, 80))
-    axes.hist(scores, bins=bins, range=(lower, upper), density=True, color="#9ab",
-              label=f"honest normal scores ({len(scores)} windows)")
+    axes.hist(
+        scores,
+        bins=bins,
+        range=(lower, upper),
+        density=True,
+        color="#9ab",
+        label=f"honest normal scores ({len(scores)} windows)",
+    )
     if choice.fit is not None:
         grid = np.linspace(lower, upper, 400)
         verdict = "used" if choice.method.startswith("gamma") else "poor fit, not used"
-        axes.plot(grid, choice.fit.pdf(grid), color="#c50",
-                  label=f"gamma fit (KS {choice.fit.ks_statistic:.3f}, {verdict})")
-    axes.axvline(choice.threshold, color="#b00", linestyle="--",
-                 label=f"threshold {choice.threshold:.4g} ({choice.method.replace('_', ' ')})")
+        axes.plot(
+            grid,
+            choice.fit.pdf(grid),
+            color="#c50",
+            label=f"gamma fit (KS {choice.fit.ks_statistic:.3f}, {verdict})",
+        )
+    axes.axvline(
+        choice.threshold,
+        color="#b00",
+        linestyle="--",
+        label=f"threshold {choice.threshold:.4g} ({choice.method.replace('_', ' ')})",
+    )
     axes.set_xlabel("anomaly score")
     axes.set_ylabel("density")
     axes.set_title(title)
     axes.legend(loc="upper right", fontsize=8)
-    axes.text(0.99, 0.55, f"{choice.expected_false_alarms_per_day:.3g} false alarms/day expected\n"
-              f"{choice.alarm_model.describe()}", transform=axes.transAxes, ha="right",
-              fontsize=8)
+    axes.text(
+        0.99,
+        0.55,
+        f"{choice.expected_false_alarms_per_day:.3g} false alarms/day expected\n"
+        f"{choice.alarm_model.describe()}",
+        transform=axes.transAxes,
+        ha="right",
+        fontsize=8,
+    )
     figure.tight_layout()
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")

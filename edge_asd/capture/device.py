@@ -76,6 +76,7 @@ class DeviceSource(Source):
         self._resampler: RingResampler | None = None
         self._frame_limit: int | None = None
         self._limit_reached = False
+        self._callback_stop: type[Exception] = Exception  # sounddevice.CallbackStop, once open
         self._stream_finished = False
         self._closing = False
         self._opened_at = 0.0
@@ -144,6 +145,7 @@ class DeviceSource(Source):
         self._callback_stop = sd.CallbackStop
         self._stream_finished = False
         self._closing = False
+        stream = None
         try:
             stream = sd.InputStream(
                 samplerate=rate,
@@ -156,6 +158,9 @@ class DeviceSource(Source):
             )
             stream.start()
         except (sd.PortAudioError, ValueError) as exc:
+            if stream is not None:
+                self._closing = True
+                stream.close(ignore_errors=True)
             self._stop_resampler(flush=False)
             raise AudioDeviceError(
                 f"cannot open input device {device.name!r} ({self.channels} channels, "

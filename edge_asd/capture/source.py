@@ -26,14 +26,17 @@ STOPPED = "stopped"
 class SourceHealth:
     """A snapshot of a source's state, for the daemon's machine states and stats.
 
-    `seconds_since_audio` is None before the first frame. `last_error` says why the
-    source last reopened or failed (None while nothing went wrong), `overflows` counts
-    PortAudio input overflows (frames the device dropped because the callback was late).
+    `seconds_since_audio` and `last_audio_time` (UNIX seconds of the newest block) are
+    None before the first frame. `last_error` says why the source last reopened or
+    failed (None while nothing went wrong; kept after a recovery, as history).
+    `overflows` counts PortAudio input overflows (the device dropped frames because the
+    callback came late).
     """
 
     state: str
     frames: int
     seconds_since_audio: float | None
+    last_audio_time: float | None = None
     overflows: int = 0
     reopens: int = 0
     last_error: str | None = None
@@ -92,11 +95,13 @@ class Source(abc.ABC):
 
     def health(self) -> SourceHealth:
         last = self.ring.last_write_monotonic
+        since = None if last is None else time.monotonic() - last
         with self._lock:
             return SourceHealth(
                 state=self._state,
                 frames=self.ring.total_frames,
-                seconds_since_audio=None if last is None else time.monotonic() - last,
+                seconds_since_audio=since,
+                last_audio_time=None if since is None else time.time() - since,
                 overflows=self.overflows(),
                 reopens=self._reopens,
                 last_error=self._last_error,

@@ -138,7 +138,7 @@ class Windower:
     def exhausted(self) -> bool:
         """True when every source finished and its last window was handed over."""
         return all(
-            source.health().finished and self._newest_index(name) < self._next_index[name]
+            source.health().finished and self._ready_index(name) < 0
             for name, source in self.sources.items()
         )
 

@@ -25,7 +25,6 @@ from edge_asd.errors import EXIT_USAGE, UserError
 
 log = logging.getLogger(__name__)
 
-DEFAULT_FALSE_ALARMS_PER_DAY = 1.0
 MACHINE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -45,15 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", help="input device for --record (name substring or index)")
     parser.add_argument("--channel", type=int, help="channel to use, from 0 (default: the mean)")
     parser.add_argument(
-        "--new-condition", nargs="+", default=[], metavar="PATH",
+        "--new-condition",
+        nargs="+",
+        default=[],
+        metavar="PATH",
         help="normal sound of a second operating mode, kept raw in the knn bank",
     )
     parser.add_argument("--scorer", default="knn", choices=("knn", "section"))
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--quantile", type=float, help="gamma-fit quantile (DCASE uses 0.9)")
     target.add_argument(
-        "--false-alarms-per-day", type=float,
-        help=f"expected false alarms a day (default {DEFAULT_FALSE_ALARMS_PER_DAY:g})",
+        "--false-alarms-per-day",
+        type=float,
+        help="expected false alarms a day (the default, at 1)",
     )
     parser.add_argument("--hop-seconds", type=float, default=1.0, help="seconds between windows")
     parser.add_argument("--k", type=int, default=3, help="windows above the threshold to open")
@@ -102,9 +105,6 @@ def _settings(args: argparse.Namespace, settings_type):
             raise UserError(f"--{name.replace('_', '-')} must be >= 1", EXIT_USAGE)
     if args.k > args.n:
         raise UserError(f"--k {args.k} cannot exceed --n {args.n}", EXIT_USAGE)
-    per_day = args.false_alarms_per_day
-    if args.quantile is None and per_day is None:
-        per_day = DEFAULT_FALSE_ALARMS_PER_DAY
     return settings_type(
         machine=args.machine,
         scorer=args.scorer,
@@ -114,7 +114,7 @@ def _settings(args: argparse.Namespace, settings_type):
         n=args.n,
         m_close=args.m_close,
         quantile=args.quantile,
-        false_alarms_per_day=per_day,
+        false_alarms_per_day=args.false_alarms_per_day,
         n_centres=args.centres,
         seed=args.seed,
     )
@@ -139,12 +139,11 @@ def _gather(args, engine, paths, record: float | None = None):
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
     if record is not None:
-        samples = record_live(record, args.device, args.channel, info.sample_rate)
-        return [_embed(engine, "live capture", samples, hop, args.batch_size)], (
-            f"recorded {record:g} s from {args.device or 'the default input'}"
-        )
+        return _record(args, engine, record, hop)
     recordings = plan_recordings(
-        paths, window_samples=info.window_samples, channel=args.channel,
+        paths,
+        window_samples=info.window_samples,
+        channel=args.channel,
         skip_bad=args.skip_bad_files,
     )
     total = sum(
@@ -156,7 +155,9 @@ def _gather(args, engine, paths, record: float | None = None):
     for recording in recordings:
         samples = recording.load(args.channel, info.window_samples)
         embedded.append(
-            _embed(engine, recording.name, samples, hop, args.batch_size, progress, recording.seconds)
+            _embed(
+                engine, recording.name, samples, hop, args.batch_size, progress, recording.seconds
+            )
         )
     progress.close()
     n_files = sum(len(r.files) for r in recordings)
@@ -179,15 +180,23 @@ def _embed(engine, name, samples, hop, batch_size, progress=None, seconds=None):
     return Embedded(name, np.concatenate(embeddings), np.concatenate(logits), seconds)
 
 
-def record_live(seconds: float, device: str | None, channel: int | None, rate: int) -> np.ndarray:
-    """Capture `seconds` of mono audio at `rate` from an input device, with a progress bar."""
-    try:
-        from edge_asd.capture.device import record  # noqa: F401 - the capture module's API
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("edge_asd.capture"):
-            raise
-        raise UserError("live capture is not available in this edge-asd; use --input") from None
-    raise UserError("live capture is not wired yet; use --input", EXIT_USAGE)
+def _record(args, engine, seconds: float, hop: int):
+    """Embedded stretches of a live capture, and a note saying where they came from."""
+    from edge_asd.calibration.record import record
+
+    info = engine.info
+    progress = Progress(round(seconds * info.sample_rate), f"recording {seconds:g} s")
+    stretches = record(seconds, args.device, args.channel, info.window_samples, progress.advance)
+    progress.close()
+    embedded = [
+        _embed(engine, f"live capture, stretch {i + 1}", samples, hop, args.batch_size)
+        for i, samples in enumerate(stretches)
+    ]
+    channel = 0 if args.channel is None else args.channel
+    return (
+        embedded,
+        f"recorded {seconds:g} s from {args.device or 'the default input'}, channel {channel}",
+    )
 
 
 def _write(out: Path, result, machine: str) -> None:
@@ -197,7 +206,8 @@ def _write(out: Path, result, machine: str) -> None:
     calibration = result.calibration
     scores = np.concatenate(result.runs)
     png = render_report_png(
-        result.runs, result.choice,
+        result.runs,
+        result.choice,
         f"{machine}: {calibration.scorer} scores, {calibration.n_windows} windows",
     )
     save_calibration(calibration, out)

@@ -28,6 +28,7 @@ def cross_checks(config: Config) -> list[Problem]:
     return [
         *_unique_names(config),
         *_machine_sources(config),
+        *_one_pacing(config),
         *_fault_times(config),
         *_mqtt_pairs(config),
     ]
@@ -78,6 +79,23 @@ def _machine_sources(config: Config) -> list[Problem]:
                 )
             )
     return problems
+
+
+def _one_pacing(config: Config) -> list[Problem]:
+    """The windower takes all sources at one pace: live, or as fast as scoring goes."""
+    sources = config.audio.sources
+    live = [source.realtime for source in sources]
+    if all(live) or not any(live):
+        return []
+    index = live.index(not live[0])
+    return [
+        Problem(
+            ("audio", "sources", index, "realtime"),
+            f"expected realtime: {str(live[0]).lower()} like source {sources[0].name!r}: "
+            "sources are either all live (devices, paced replays) or all as fast as possible",
+            live[index],
+        )
+    ]
 
 
 def _source_channels(source: Any) -> int | None:

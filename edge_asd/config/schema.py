@@ -71,18 +71,30 @@ class DeviceSource(Strict):
     kind: Literal["device"] = Field(description="'device': capture a sound card")
     name: Name = Field(description="this source's name, used by machines[].source")
     device: int | str = Field(
-        description="PortAudio device index, or (part of) its name as `edge-asd devices` lists it"
+        description="PortAudio device index, or a unique part of its name as "
+        "`edge-asd devices` lists it (names survive re-plugging, indices may not)"
     )
-    channels: int = Field(1, ge=1, le=64, description="channels to open on the device")
-    sample_rate: int = Field(
-        16000,
+    channels: int = Field(1, ge=1, le=64, description="input channels to open on the device")
+    device_rate: int | None = Field(
+        None,
         ge=8000,
         le=192000,
-        description="the rate to open the device at, Hz; audio is resampled to 16 kHz",
+        description="rate to open the device at, Hz, resampled to 16 kHz (None: 16 kHz if "
+        "the device can, else its own default rate)",
+    )
+    sample_format: Literal["int16", "float32"] = Field(
+        "int16", description="what the device delivers: 'int16' (as the training data) or 'float32'"
     )
     buffer_seconds: float = Field(
-        30.0, ge=11, le=600, description="ring buffer length, seconds (at least a window + hop)"
+        20.0, ge=11, le=600, description="ring buffer length, seconds (at least a window + hop)"
     )
+    stall_seconds: float = Field(
+        2.0, ge=0.5, le=60, description="no audio for this long reopens the device"
+    )
+
+    @property
+    def realtime(self) -> bool:
+        return True
 
 
 class FileSource(Strict):

@@ -27,7 +27,8 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge_asd.config.schema import MqttConfig
+from edge_asd.config.schema import MqttConfig, TlsConfig
+from edge_asd.errors import ConfigError
 from edge_asd.mqtt.outbox import Entry, Outbox
 from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
@@ -90,14 +91,7 @@ class Publisher:
         if config.username is not None:
             client.username_pw_set(config.username, password)
         if config.tls is not None:
-            tls = config.tls
-            client.tls_set(
-                ca_certs=str(tls.ca_file) if tls.ca_file else None,
-                certfile=str(tls.cert_file) if tls.cert_file else None,
-                keyfile=str(tls.key_file) if tls.key_file else None,
-                cert_reqs=ssl.CERT_REQUIRED,
-            )
-            client.tls_insecure_set(not tls.check_hostname)
+            _set_tls(client, config.tls)
         client.will_set(self.topics.available, AVAILABLE_OFFLINE, qos=1, retain=True)
         client.reconnect_delay_set(
             max(1, round(config.reconnect_min_seconds)), max(1, round(config.reconnect_max_seconds))
@@ -131,8 +125,6 @@ class Publisher:
         while time.monotonic() < deadline:
             if self.outbox.health().depth == 0:
                 return True
-            if not self.connected:
-                return False  # nothing will leave before the broker is back
             time.sleep(0.05)
         return self.outbox.health().depth == 0
 
@@ -141,7 +133,8 @@ class Publisher:
 
         Events left unacknowledged stay in the outbox for the next start.
         """
-        flushed = self.flush(flush_timeout_s)
+        # While disconnected the broker takes nothing: the outbox keeps it for next time.
+        flushed = self.connected and self.flush(flush_timeout_s)
         if not flushed:
             log.warning("MQTT: %d event(s) stay in the outbox", self.outbox.health().depth)
         with self._cond:
@@ -303,3 +296,20 @@ class Publisher:
             seqs = [self._inflight.pop(mid)[0] for mid in done]
         for seq in seqs:
             self._acked(seq)
+
+
+def _set_tls(client: mqtt.Client, tls: TlsConfig) -> None:
+    """TLS with certificate checks; ConfigError when a certificate or key cannot be used."""
+    try:
+        client.tls_set(
+            ca_certs=str(tls.ca_file) if tls.ca_file else None,
+            certfile=str(tls.cert_file) if tls.cert_file else None,
+            keyfile=str(tls.key_file) if tls.key_file else None,
+            cert_reqs=ssl.CERT_REQUIRED,
+        )
+    except (ssl.SSLError, OSError) as exc:
+        raise ConfigError(
+            f"mqtt.tls: cannot use the certificate files ({exc}); check ca_file, cert_file "
+            "and key_file (PEM, the key matching the certificate)"
+        ) from None
+    client.tls_insecure_set(not tls.check_hostname)

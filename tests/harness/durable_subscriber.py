@@ -28,10 +28,7 @@ def persistent_broker(workdir: Path) -> Broker:
     """A started mosquitto that saves sessions and queued messages in `workdir`/db."""
     db = workdir / "db"
     db.mkdir(exist_ok=True)
-    extra = (
-        f"persistence true\npersistence_location {db}/\nmax_queued_messages 100000\n"
-        f"{KEEP_USER}"
-    )
+    extra = f"persistence true\npersistence_location {db}/\nmax_queued_messages 100000\n{KEEP_USER}"
     return Broker(workdir, extra_config=extra).start()
 
 

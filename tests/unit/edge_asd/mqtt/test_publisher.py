@@ -172,9 +172,7 @@ def test_a_killed_publisher_leaves_offline_as_its_last_will(
 
 def test_username_and_password_are_required_and_used(tmp_path: Path):
     passwords = tmp_path / "passwords"
-    subprocess.run(
-        ["mosquitto_passwd", "-b", "-c", str(passwords), "edge", "s3cret"], check=True
-    )
+    subprocess.run(["mosquitto_passwd", "-b", "-c", str(passwords), "edge", "s3cret"], check=True)
     extra = f"allow_anonymous false\npassword_file {passwords}\n{KEEP_USER}"
     broker = Broker(tmp_path, extra_config=extra).start()
     anonymous = make_publisher(broker.port, tmp_path / "a.sqlite")
@@ -225,7 +223,7 @@ def test_tls_with_a_client_certificate_connects_and_delivers(tmp_path: Path):
     )
     publisher = make_publisher(broker.port, tmp_path / "o.sqlite", tls=tls)
     without_cert = make_publisher(
-        broker.port, tmp_path / "n.sqlite", tls=TlsConfig(ca_file=certs["ca.crt"])
+        broker.port, tmp_path / "n.sqlite", tls=TlsConfig(ca_file=certs["ca.crt"]), client_id="x"
     )
     try:
         publisher.start()

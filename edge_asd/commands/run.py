@@ -1,0 +1,26 @@
+"""`edge-asd run --config FILE`: the daemon (see edge_asd/daemon.py)."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="the daemon: score live audio and publish alerts over MQTT",
+        description="Capture the configured sources, score every machine each hop, and "
+        "publish states and events over MQTT (see configs/ for example configs). "
+        "SIGTERM or Ctrl-C stops it cleanly after the window in flight.",
+    )
+    parser.add_argument("--config", required=True, metavar="FILE", help="the daemon's YAML config")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from edge_asd.config import load_config, resolve_password
+    from edge_asd.daemon import Daemon
+
+    config = load_config(args.config)
+    password = resolve_password(config.mqtt)
+    return Daemon(config, password=password).run()

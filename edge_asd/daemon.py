@@ -1,0 +1,389 @@
+"""`edge-asd run`: sources -> windower -> one engine batch per hop -> scorers -> deciders -> MQTT.
+
+Start-up checks everything that can be checked before audio flows (model, calibrations,
+devices), then warms the engine up, connects to the broker in the background and tells
+systemd it is ready. Every hop the windower hands over one batch with the newest window
+of every machine; the engine runs it once; each machine's scorer and decider turn its row
+into a state and events; events go through the durable outbox.
+
+SIGTERM or SIGINT ends the loop after the window in flight: sources stop, the outbox is
+flushed while the broker takes it, `available` becomes `stopped`, and the exit code is 0.
+An unexpected error exits without `stopped`, so the broker publishes the last will
+(`offline`) and systemd restarts the service.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import math
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from edge_asd.config.schema import Config, DeviceSource, FileSource, MachineConfig
+from edge_asd.decider import ANOMALY, UNKNOWN, Decider, DecisionEvent
+from edge_asd.engines.base import Engine, EngineOutput
+from edge_asd.errors import ConfigError
+from edge_asd.model_file import ModelInfo
+from edge_asd.mqtt.clock import clock_synced
+from edge_asd.mqtt.outbox import Outbox
+from edge_asd.mqtt.payloads import encode, event_payload, score_payload
+from edge_asd.mqtt.publisher import Publisher
+from edge_asd.stats import Stats, start_prometheus
+from edge_asd.systemd_notify import Notifier
+
+log = logging.getLogger(__name__)
+
+BATCH_TIMEOUT_SECONDS = 0.5  # longest wait for a batch: bounds the reaction to a signal
+FLUSH_TIMEOUT_SECONDS = 5.0  # at exit, how long the broker gets to take the outbox
+
+
+@dataclass
+class MachineRuntime:
+    """A machine as the loop uses it: where its audio is, how it is scored and decided."""
+
+    name: str
+    source: str
+    calibration: Any  # edge_asd.calibration.file.Calibration
+    scorer: Any  # edge_asd.scoring.scorer.Scorer
+    decider: Decider
+
+
+def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
+    """Calibrations, scorers and deciders of every machine; UserError when one is unusable."""
+    from edge_asd.calibration.file import load_calibration
+    from edge_asd.scoring.scorer import scorer_from_calibration
+
+    machines = []
+    for index, machine in enumerate(config.machines):
+        calibration = load_calibration(machine.calibration, info)
+        where = f"machines[{index}] ({machine.name})"
+        if machine.label is not None and machine.label != calibration.label:
+            raise ConfigError(
+                f"{where}.label: {machine.label!r}, but {machine.calibration} was made for "
+                f"label {calibration.label!r}; calibrate again or drop the label"
+            )
+        if calibration.machine != machine.name:
+            log.warning("%s: uses the calibration of %r", where, calibration.machine)
+        if not math.isclose(calibration.hop_seconds, config.audio.hop_seconds):
+            log.warning(
+                "%s: calibrated with a hop of %g s, run with %g s: the expected alarm rate "
+                "no longer holds",
+                where,
+                calibration.hop_seconds,
+                config.audio.hop_seconds,
+            )
+        scorer = scorer_from_calibration(calibration, info.labels, str(machine.calibration))
+        decider = make_decider(machine, calibration, where)
+        machines.append(MachineRuntime(machine.name, machine.source, calibration, scorer, decider))
+    return machines
+
+
+def make_decider(machine: MachineConfig, calibration: Any, where: str) -> Decider:
+    """The decider with the calibration's k, n and m_close unless the config overrides them."""
+    override = machine.decision
+    k = override.k or calibration.k
+    n = override.n or calibration.n
+    m_close = override.m_close or calibration.m_close
+    rms_gate = None if machine.rms_gate_dbfs is None else 10 ** (machine.rms_gate_dbfs / 20)
+    try:
+        return Decider(calibration.threshold, k, n, m_close, rms_gate=rms_gate)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.decision: k={k}, n={n}, m_close={m_close}: {exc}") from None
+
+
+def open_sources(config: Config) -> dict[str, Any]:
+    """The capture sources of the config, by name (not started); raises UserError."""
+    from edge_asd.capture import FAST, REALTIME
+    from edge_asd.capture import DeviceSource as Device
+    from edge_asd.capture import FileSource as File
+    from edge_asd.capture import SyntheticSource as Synthetic
+    from edge_asd.synth import Fault, MachineSynth, section_profile
+
+    sources = {}
+    for source in config.audio.sources:
+        if isinstance(source, DeviceSource):
+            sources[source.name] = Device(
+                source.device,
+                channels=source.channels,
+                device_rate=source.device_rate,
+                sample_format=source.sample_format,
+                capacity_seconds=source.buffer_seconds,
+                stall_seconds=source.stall_seconds,
+            )
+            continue
+        pacing = REALTIME if source.realtime else FAST
+        if isinstance(source, FileSource):
+            sources[source.name] = File(source.path, pacing=pacing, loop=source.loop)
+            continue
+        profile = section_profile(source.machine_type, source.section, source.domain)
+        faults = tuple(Fault(f.kind, f.start_s, f.end_s, f.strength) for f in source.faults)
+        synths = [
+            MachineSynth(profile, seed=source.seed + channel, faults=faults)
+            for channel in range(source.channels)
+        ]
+        sources[source.name] = Synthetic(synths, pacing=pacing, seconds=source.duration_seconds)
+    return sources
+
+
+class Daemon:
+    """One run of the service: `run()` returns the exit code."""
+
+    def __init__(self, config: Config, password: str | None = None) -> None:
+        self.config = config
+        self.password = password
+        self.stop_requested = threading.Event()
+        self.notifier = Notifier()
+        self.stats = Stats()
+
+    def request_stop(self, signum: int | None = None, frame: object = None) -> None:
+        """Finish the window in flight, then stop (the SIGTERM and SIGINT handler)."""
+        if signum is not None:
+            log.info(
+                "received %s: stopping after the window in flight", signal.Signals(signum).name
+            )
+        self.stop_requested.set()
+
+    def run(self) -> int:
+        from edge_asd.capture import Machine, Windower
+        from edge_asd.engines import open_engine
+        from edge_asd.model_file import load_model_info
+
+        config = self.config
+        info = load_model_info(config.model)
+        machines = load_machines(config, info)
+        sources = open_sources(config)
+        windower = Windower(
+            sources,
+            [Machine(m.name, m.source, m.channel) for m in config.machines],
+            window_samples=info.window_samples,
+            hop_seconds=config.audio.hop_seconds,
+        )
+        engine = open_engine(
+            config.model,
+            config.engine.kind,
+            threads=config.engine.threads,
+            allow_fallback=config.engine.allow_fallback,
+            precision=config.engine.precision,
+            cache_dir=config.engine.cache_dir,
+            max_batch=len(machines),
+        )
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self.request_stop)
+        loop = _Loop(self, info, machines, sources, windower, engine)
+        return loop.run()
+
+
+class _Loop:
+    """The running service: owns the sources, the engine, the outbox and the publisher."""
+
+    def __init__(self, daemon: Daemon, info, machines, sources, windower, engine: Engine) -> None:
+        self.daemon = daemon
+        self.config = daemon.config
+        self.info = info
+        self.machines = {m.name: m for m in machines}
+        self.sources = sources
+        self.windower = windower
+        self.engine = engine
+        self.stats = daemon.stats
+        self.outbox = Outbox(self.config.outbox.path, self.config.outbox.max_events)
+        self.publisher = Publisher(
+            self.config.mqtt, self.config.device_id, self.outbox, password=daemon.password
+        )
+
+    def run(self) -> int:
+        self._start()
+        try:
+            self._score_until_stopped()
+        except BaseException:
+            log.exception("stopping on an unexpected error (no 'stopped': the will says offline)")
+            self._release()
+            raise
+        self._stop()
+        return 0
+
+    def _start(self) -> None:
+        config = self.config
+        self._setup_stats()
+        if config.metrics.prometheus_port is not None:
+            start_prometheus(
+                self.stats, config.metrics.prometheus_port, config.metrics.prometheus_address
+            )
+        started = time.monotonic()
+        self.engine.warm_up(batch_size=len(self.machines))
+        log.info(
+            "engine %s warmed up in %.2f s%s",
+            self.engine.name,
+            time.monotonic() - started,
+            f" (fallback: {self.engine.fallback_reason})"
+            if self.stats.engine_fallback_reason
+            else "",
+        )
+        self.publisher.start()
+        for name in self.machines:
+            self.publisher.set_state(name, UNKNOWN)
+        for source in self.sources.values():
+            source.start()
+        self.daemon.notifier.ready(status=f"scoring {len(self.machines)} machine(s)")
+        log.info(
+            "scoring %s every %g s; device %s",
+            ", ".join(self.machines),
+            self.config.audio.hop_seconds,
+            self.config.device_id,
+        )
+
+    def _start_prometheus(self) -> None:
+        metrics = self.config.metrics
+        try:
+            start_prometheus(self.stats, metrics.prometheus_port, metrics.prometheus_address)
+        except ImportError:
+            raise ConfigError(
+                "metrics.prometheus_port is set, but prometheus-client is not installed "
+                "(pip install 'edge-asd[metrics]')"
+            ) from None
+        except OSError as exc:
+            raise ConfigError(
+                f"metrics.prometheus_port: cannot listen on "
+                f"{metrics.prometheus_address}:{metrics.prometheus_port} ({exc.strerror})"
+            ) from None
+        log.info(
+            "Prometheus metrics on http://%s:%d/metrics",
+            metrics.prometheus_address,
+            metrics.prometheus_port,
+        )
+
+    def _setup_stats(self) -> None:
+        stats = self.stats
+        stats.engine = self.engine.name
+        stats.engine_fallback_reason = getattr(self.engine, "fallback_reason", None)
+        for machine in self.machines.values():
+            cal = machine.calibration
+            exceedance = (cal.method_params or {}).get("window_exceedance")
+            stats.add_machine(
+                machine.name,
+                self.config.audio.hop_seconds,
+                expected_alarms_per_day=cal.expected_false_alarms_per_day,
+                expected_window_exceedance=exceedance,
+            )
+        stats.add_source("windows_skipped", lambda: self.windower.stats.skipped)
+        stats.add_source("windows_lost", lambda: self.windower.stats.lost)
+        stats.add_source(
+            "input_overflows", lambda: sum(s.health().overflows for s in self.sources.values())
+        )
+        stats.add_source("outbox_depth", lambda: self.outbox.health().depth)
+        stats.add_source("outbox_dropped", lambda: self.outbox.health().dropped)
+        stats.add_source("outbox_write_failures", lambda: self.outbox.health().write_failures)
+        stats.add_source("outbox_error", lambda: self.outbox.health().error)
+        stats.add_source("mqtt_connected", lambda: self.publisher.connected)
+
+    def _score_until_stopped(self) -> None:
+        next_stats = time.monotonic() + self.config.metrics.stats_interval_seconds
+        while not self.daemon.stop_requested.is_set():
+            batch = self.windower.next_batch(timeout=BATCH_TIMEOUT_SECONDS)
+            if batch is not None:
+                self._score(batch)
+                self.daemon.notifier.watchdog()
+            self._mark_silent_sources(set(batch.names) if batch is not None else set())
+            if time.monotonic() >= next_stats:
+                next_stats += self.config.metrics.stats_interval_seconds
+                self.publisher.publish_stats(self.stats.snapshot())
+            if batch is None and self.windower.exhausted:
+                log.info("every source has ended")
+                return
+
+    def _score(self, batch) -> None:
+        started = time.perf_counter()
+        output = self.engine.infer(batch.waveforms)
+        self.stats.record_inference((time.perf_counter() - started) * 1000.0, len(batch))
+        rms = np.sqrt(np.mean(np.square(batch.waveforms, dtype=np.float64), axis=1))
+        for row, name in enumerate(batch.names):
+            machine = self.machines[name]
+            score = float(machine.scorer(_row(output, row))[0])
+            timestamp = float(batch.end_times[row])
+            events = machine.decider.feed(score, timestamp, rms=float(rms[row]))
+            self._publish_events(machine, events)
+            state = machine.decider.state
+            self.publisher.set_state(name, state)
+            if self.config.mqtt.publish_scores:
+                payload = score_payload(timestamp, score, machine.decider.threshold)
+                self.publisher.publish_score(name, payload)
+            started_event = any(e.type == "start" for e in events)
+            self.stats.record_window(name, score > machine.decider.threshold, started_event, state)
+
+    def _mark_silent_sources(self, scored: set[str]) -> None:
+        """Machines whose source stopped delivering (reopening, failed) become unknown."""
+        health = {name: source.health() for name, source in self.sources.items()}
+        for machine in self.machines.values():
+            source_health = health[machine.source]
+            if machine.name in scored or source_health.ok or source_health.state == "starting":
+                continue
+            if source_health.state == "finished" and not self.windower.exhausted:
+                continue  # the last windows of a file are still to come
+            if machine.decider.state != UNKNOWN:
+                log.warning(
+                    "%s: input %s (%s): state unknown",
+                    machine.name,
+                    source_health.state,
+                    source_health.last_error or "no reason given",
+                )
+            self._publish_events(machine, machine.decider.input_down(time.time()))
+            self.publisher.set_state(machine.name, UNKNOWN)
+            self.stats.set_state(machine.name, UNKNOWN)
+
+    def _publish_events(self, machine: MachineRuntime, events: list[DecisionEvent]) -> None:
+        for event in events:
+            render = functools.partial(self._render_event, machine.name, event)
+            entry = self.publisher.publish_event(machine.name, render)
+            log.log(
+                logging.WARNING if event.type != "update" else logging.INFO,
+                "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s",
+                machine.name,
+                event.type,
+                event.event_id,
+                entry.seq,
+                event.score,
+                event.peak_score,
+                event.threshold,
+                " [state anomaly]" if machine.decider.state == ANOMALY else "",
+            )
+
+    def _render_event(self, machine: str, event: DecisionEvent, seq: int) -> bytes:
+        payload = event_payload(
+            event,
+            device_id=self.config.device_id,
+            machine=machine,
+            model_sha256=self.info.onnx_sha256,
+            seq=seq,
+            clock_synced=clock_synced(),
+        )
+        return encode(payload)
+
+    def _stop(self) -> None:
+        self.daemon.notifier.stopping()
+        for source in self.sources.values():
+            source.stop()
+        self.publisher.publish_stats(self.stats.snapshot())
+        self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
+        self.engine.close()
+        self.outbox.close()
+        log.info("stopped cleanly")
+
+    def _release(self) -> None:
+        """After an error: stop capture, keep the outbox on disk, leave MQTT to its will."""
+        for source in self.sources.values():
+            try:
+                source.stop()
+            except Exception:  # already failing: the first error is the one to report
+                log.debug("source stop failed", exc_info=True)
+        self.outbox.close()
+
+
+def _row(output: EngineOutput, row: int) -> EngineOutput:
+    """Row `row` of a batch's outputs, as a batch of one."""
+    logmel = None if output.logmel is None else output.logmel[row : row + 1]
+    return EngineOutput(output.embedding[row : row + 1], output.logits[row : row + 1], logmel)

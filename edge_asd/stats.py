@@ -1,0 +1,208 @@
+"""The daemon's running numbers: published as `stats` on MQTT and, optionally, to Prometheus.
+
+Counts since start: windows scored and skipped (the consumer was late) or lost (gaps in
+the input), input overflows, inference time p50/p95 over recent batches, outbox depth and
+drops, uptime, the engine (and why it fell back, if it did). Per machine: the realised
+rate of windows above the threshold and of alarms (events started) a day, beside what the
+calibration expects. A machine whose sound drifts away from its calibration shows it in
+its window rate first, long before the alarm rate is measurable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edge_asd.mqtt.payloads import iso_utc
+
+SECONDS_PER_DAY = 86400.0
+INFERENCE_HISTORY = 1000  # batches kept for the percentiles
+
+
+@dataclass
+class MachineCounts:
+    """One machine's windows and alarms, and what its calibration expects of them."""
+
+    hop_seconds: float
+    expected_alarms_per_day: float | None
+    expected_window_exceedance: float | None
+    windows: int = 0
+    windows_above: int = 0
+    alarms: int = 0
+    state: str = "unknown"
+
+    def snapshot(self) -> dict[str, Any]:
+        scored_days = self.windows * self.hop_seconds / SECONDS_PER_DAY
+        return {
+            "state": self.state,
+            "windows_scored": self.windows,
+            "windows_above_threshold": self.windows_above,
+            "window_exceedance": self.windows_above / self.windows if self.windows else None,
+            "expected_window_exceedance": self.expected_window_exceedance,
+            "alarms": self.alarms,
+            "alarms_per_day": self.alarms / scored_days if scored_days > 0 else None,
+            "expected_alarms_per_day": self.expected_alarms_per_day,
+        }
+
+
+@dataclass
+class Stats:
+    """Thread-safe counters; `snapshot()` is the `stats` JSON object."""
+
+    engine: str = ""
+    engine_fallback_reason: str | None = None
+    started_monotonic: float = field(default_factory=time.monotonic)
+    machines: dict[str, MachineCounts] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._inference_ms: deque[float] = deque(maxlen=INFERENCE_HISTORY)
+        self._windows_per_batch: deque[int] = deque(maxlen=INFERENCE_HISTORY)
+        self.windows_scored = 0
+        self._external: dict[str, Callable[[], Any]] = {}
+
+    def add_machine(
+        self,
+        name: str,
+        hop_seconds: float,
+        expected_alarms_per_day: float | None = None,
+        expected_window_exceedance: float | None = None,
+    ) -> None:
+        with self._lock:
+            self.machines[name] = MachineCounts(
+                hop_seconds, expected_alarms_per_day, expected_window_exceedance
+            )
+
+    def add_source(self, name: str, read: Callable[[], Any]) -> None:
+        """A value read at snapshot time (`windows_skipped`, `outbox_depth`, ...)."""
+        self._external[name] = read
+
+    def record_inference(self, milliseconds: float, n_windows: int) -> None:
+        """One engine batch of `n_windows` windows took `milliseconds`."""
+        with self._lock:
+            self._inference_ms.append(milliseconds)
+            self._windows_per_batch.append(n_windows)
+
+    def record_window(self, machine: str, above: bool, alarm: bool, state: str) -> None:
+        """A machine's window was scored; `alarm`: it started an event."""
+        with self._lock:
+            counts = self.machines[machine]
+            counts.windows += 1
+            counts.windows_above += int(above)
+            counts.alarms += int(alarm)
+            counts.state = state
+            self.windows_scored += 1
+
+    def set_state(self, machine: str, state: str) -> None:
+        with self._lock:
+            self.machines[machine].state = state
+
+    def inference_percentiles(self) -> tuple[float | None, float | None]:
+        """p50 and p95 of recent batches' inference time, ms (None before the first)."""
+        with self._lock:
+            times = np.asarray(self._inference_ms)
+        if times.size == 0:
+            return None, None
+        p50, p95 = np.percentile(times, [50, 95])
+        return round(float(p50), 2), round(float(p95), 2)
+
+    def snapshot(self) -> dict[str, Any]:
+        """The `stats` JSON object (numbers since start; rates per day of scored audio)."""
+        p50, p95 = self.inference_percentiles()
+        with self._lock:
+            machines = {name: counts.snapshot() for name, counts in self.machines.items()}
+            scored = self.windows_scored
+        payload: dict[str, Any] = {
+            "ts": iso_utc(time.time()),
+            "uptime_seconds": round(time.monotonic() - self.started_monotonic, 1),
+            "windows_scored": scored,
+            "inference_ms_p50": p50,
+            "inference_ms_p95": p95,
+            "engine": self.engine,
+            "engine_fallback_reason": self.engine_fallback_reason,
+        }
+        for name, read in self._external.items():
+            payload[name] = read()
+        payload["machines"] = machines
+        return payload
+
+
+def start_prometheus(stats: Stats, port: int, address: str = "127.0.0.1") -> None:
+    """Serve `stats` as Prometheus metrics on http://address:port/metrics (a thread).
+
+    Needs prometheus-client (`pip install edge-asd[metrics]`); raises ImportError without.
+    """
+    from prometheus_client import start_http_server
+    from prometheus_client.core import CollectorRegistry
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_PrometheusView(stats))
+    start_http_server(port, addr=address, registry=registry)
+
+
+class _PrometheusView:
+    """A prometheus-client collector that reads a Stats snapshot at each scrape."""
+
+    def __init__(self, stats: Stats) -> None:
+        self.stats = stats
+
+    def collect(self) -> Iterable[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        snap = self.stats.snapshot()
+        gauges = {
+            "uptime_seconds": "seconds since the daemon started",
+            "inference_ms_p50": "median engine batch time over recent batches, ms",
+            "inference_ms_p95": "95th percentile engine batch time, ms",
+            "outbox_depth": "events waiting in the outbox for a PUBACK",
+        }
+        counters = {
+            "windows_scored": "machine windows scored",
+            "windows_skipped": "machine windows skipped because scoring fell behind",
+            "windows_lost": "machine windows lost to gaps in the input",
+            "input_overflows": "audio input overflows",
+            "outbox_dropped": "events dropped because the outbox was full",
+        }
+        for name, help_text in gauges.items():
+            if isinstance(snap.get(name), (int, float)):
+                yield GaugeMetricFamily(f"edge_asd_{name}", help_text, value=snap[name])
+        for name, help_text in counters.items():
+            if isinstance(snap.get(name), (int, float)):
+                yield CounterMetricFamily(f"edge_asd_{name}", help_text, value=snap[name])
+        yield from _machine_metrics(snap["machines"])
+
+
+def _machine_metrics(machines: dict[str, dict[str, Any]]) -> Iterable[Any]:
+    from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+    windows = CounterMetricFamily(
+        "edge_asd_machine_windows_scored", "windows scored per machine", labels=["machine"]
+    )
+    alarms = CounterMetricFamily(
+        "edge_asd_machine_alarms", "events started per machine", labels=["machine"]
+    )
+    exceedance = GaugeMetricFamily(
+        "edge_asd_machine_window_exceedance",
+        "fraction of windows above the threshold (compare with the expected)",
+        labels=["machine", "kind"],
+    )
+    anomaly = GaugeMetricFamily(
+        "edge_asd_machine_anomaly", "1 while the machine is in anomaly", labels=["machine"]
+    )
+    for name, m in machines.items():
+        windows.add_metric([name], m["windows_scored"])
+        alarms.add_metric([name], m["alarms"])
+        for kind, key in (
+            ("realised", "window_exceedance"),
+            ("expected", "expected_window_exceedance"),
+        ):
+            if m[key] is not None:
+                exceedance.add_metric([name, kind], m[key])
+        anomaly.add_metric([name], 1.0 if m["state"] == "anomaly" else 0.0)
+    yield from (windows, alarms, exceedance, anomaly)

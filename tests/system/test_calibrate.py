@@ -1,0 +1,179 @@
+"""`edge-asd calibrate` end to end: a real exported model, onnxruntime, real files and
+devices, and `edge-asd score` reading what it wrote."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from edge_asd.calibration.file import load_calibration
+from edge_asd.cli import main
+from edge_asd.model_file import load_model_info
+from edge_asd.synth import MachineSynth, section_profile, write_wav
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+
+def normal_recordings(folder: Path, count: int, seconds: float) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in range(count):
+        synth = MachineSynth(section_profile("fan", 0), seed=i)
+        paths.append(folder / f"normal_{i}.wav")
+        write_wav(paths[-1], synth.render(round(seconds * 16000)))
+    return paths
+
+
+def calibrate(model: Path, out: Path, *extra: str) -> int:
+    return main(
+        [
+            "calibrate",
+            "--model",
+            str(model),
+            "--machine",
+            "fan1",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+            *extra,
+        ]
+    )
+
+
+def test_a_calibration_is_written_and_edge_asd_score_uses_it(exported_model, tmp_path, capsys):
+    inputs = normal_recordings(tmp_path / "normal", 3, 25.0)
+    out = tmp_path / "cal" / "fan1.yaml"
+    assert (
+        calibrate(
+            exported_model,
+            out,
+            "--input",
+            str(tmp_path / "normal"),
+            "--quantile",
+            "0.9",
+            "--label",
+            "fan/section_00",
+        )
+        == 0
+    )
+    for path in (out, out.with_suffix(".npz"), out.with_suffix(".png")):
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600, path
+    calibration = load_calibration(out, load_model_info(exported_model))
+    assert (calibration.n_windows, calibration.n_recordings) == (3 * 16, 3)
+    assert calibration.bank.shape == (16, 128) and calibration.method.endswith("quantile")
+    assert calibration.scorer_params["honest_scores"] == "leave-one-recording-out"
+    printed = capsys.readouterr().out
+    assert f"threshold {calibration.threshold:.6g}" in printed and "a day" in printed
+
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(exported_model),
+                "--calibration",
+                str(out),
+                "--json",
+                str(inputs[0]),
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["threshold"] == pytest.approx(calibration.threshold)
+    assert result["windows"] == 16
+
+
+def test_score_refuses_a_calibration_made_for_another_model(exported_model, tmp_path, capsys):
+    normal_recordings(tmp_path / "normal", 2, 20.0)
+    out = tmp_path / "fan1.yaml"
+    assert (
+        calibrate(
+            exported_model,
+            out,
+            "--input",
+            str(tmp_path / "normal"),
+            "--scorer",
+            "section",
+            "--label",
+            "fan/section_00",
+            "--quantile",
+            "0.9",
+        )
+        == 0
+    )
+    data = yaml.safe_load(out.read_text())
+    data["model_sha256"] = "0" * 64  # as if calibrated with another export
+    out.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    code = main(
+        [
+            "score",
+            "--model",
+            str(exported_model),
+            "--calibration",
+            str(out),
+            str(tmp_path / "normal" / "normal_0.wav"),
+        ]
+    )
+    error = capsys.readouterr().err
+    assert code == 3
+    assert str(out) in error and str(exported_model / "model.onnx") in error
+
+
+def test_bad_inputs_are_all_named_and_nothing_is_written(exported_model, tmp_path, capsys):
+    folder = tmp_path / "inputs"
+    normal_recordings(folder, 2, 20.0)
+    write_wav(folder / "silent.wav", np.zeros(12 * 16000))
+    (folder / "broken.wav").write_bytes(b"RIFF....WAVEfmt garbage")
+    write_wav(folder / "short.wav", 0.1 * np.sin(np.arange(2 * 16000)))
+    out = tmp_path / "out" / "fan1.yaml"
+    assert calibrate(exported_model, out, "--input", str(folder), "--quantile", "0.9") == 3
+    error = capsys.readouterr().err
+    for name in ("silent.wav", "broken.wav", "short.wav"):
+        assert name in error
+    assert "normal_0.wav" not in error
+    assert not out.parent.exists() or not any(out.parent.iterdir())
+
+
+def test_too_little_audio_for_the_false_alarm_rate_says_how_much(exported_model, tmp_path, capsys):
+    normal_recordings(tmp_path / "normal", 2, 15.0)
+    out = tmp_path / "fan1.yaml"
+    code = calibrate(exported_model, out, "--input", str(tmp_path / "normal"))  # default: 1/day
+    error = capsys.readouterr().err
+    assert code == 3
+    assert "of normal sound is needed" in error and "--quantile" in error
+    assert list(tmp_path.glob("fan1.*")) == []
+
+
+def test_recording_live_from_a_device_calibrates(exported_model, tmp_path, virtual_mic, capsys):
+    synth = MachineSynth(section_profile("fan", 1), seed=3)
+    mic = virtual_mic(synth.render(45 * 16000), sample_rate=16000)
+    out = tmp_path / "fan1.yaml"
+    assert (
+        calibrate(exported_model, out, "--record", "35", "--device", mic.name, "--quantile", "0.9")
+        == 0
+    )
+    calibration = load_calibration(out, load_model_info(exported_model))
+    assert (calibration.n_windows, calibration.n_recordings) == (26, 1)
+    assert calibration.audio_seconds == pytest.approx(35.0)
+    assert "contiguous stretches" in calibration.scorer_params["honest_scores"]
+    assert "recorded 35 s from edgeasd_mic" in calibration.source
+
+
+@pytest.mark.data
+def test_sensiml_clips_are_joined_per_recording(exported_model, shared_data, tmp_path):
+    out = tmp_path / "fan.yaml"
+    train = shared_data / "sensiml_fan" / "train"
+    assert calibrate(exported_model, out, "--input", str(train), "--quantile", "0.9") == 0
+    calibration = load_calibration(out, load_model_info(exported_model))
+    # 4 recordings of six 5 s clips (21 windows each) and one of two clips (1 window)
+    assert (calibration.n_recordings, calibration.n_windows) == (5, 4 * 21 + 1)
+    assert calibration.audio_seconds == pytest.approx(26 * 5.0)

@@ -1,0 +1,127 @@
+"""`edge-asd-train`: fit, evaluate and export models (the training side of edge-asd).
+
+    edge-asd-train fit --data ROOT --out RUN [--config RECIPE] [--machine-type T ...]
+                       [--labels SCHEME] [--epochs N] [--device cpu|cuda] [--resume]
+    edge-asd-train evaluate --data ROOT --run RUN [--scorer section|knn]
+    edge-asd-train export --run RUN
+    edge-asd-train table1 --data ROOT --out DIR [--epochs N]
+
+Several GPUs: `torchrun --nproc_per_node N -m train.cli fit ...` (DDP). A UserError
+becomes one line on stderr and its exit code; anything else keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from edge_asd.errors import UserError
+
+COMMANDS = ("fit", "evaluate", "export", "table1")
+
+
+def add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def register_fit(subparsers) -> None:
+    p = subparsers.add_parser("fit", help="train on the normal train/ clips of a DCASE tree")
+    p.add_argument("--data", required=True, help="DCASE 2022 root: <root>/<type>/train/*.wav")
+    p.add_argument("--out", required=True, help="run directory (checkpoints, log, model/)")
+    p.add_argument("--config", help="recipe YAML, e.g. configs/train/stgram_mobilefacenet.yaml")
+    p.add_argument("--machine-type", action="append", dest="machine_types", metavar="TYPE",
+                   help="train on this machine type (repeat for several; default: all)")  # fmt: skip
+    p.add_argument("--labels", choices=("section", "type_section", "section_attribute"))
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--resume", action="store_true", help="go on from RUN/checkpoint.pt")
+    add_common(p)
+    p.set_defaults(func=run_fit)
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    from train.config import load_config
+    from train.fit import fit
+
+    config = load_config(args.config).with_overrides(
+        labels=args.labels, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
+    )
+    results = fit(args.data, args.out, config, args.machine_types, args.device, args.resume,
+                  progress=not args.quiet)  # fmt: skip
+    for r in results:
+        loss = "-" if r.train_loss is None else f"{r.train_loss:.4f}"
+        print(f"{'+'.join(r.machine_types)}: {r.epochs} epochs, loss {loss}, model {r.model_dir}")
+    return 0
+
+
+def register_export(subparsers) -> None:
+    p = subparsers.add_parser("export", help="write RUN/model/ (model.onnx + model.yaml)")
+    p.add_argument("--run", required=True, help="run directory written by fit")
+    add_common(p)
+    p.set_defaults(func=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from train.checkpoint import CHECKPOINT
+    from train.fit import export_run
+
+    run = Path(args.run)
+    runs = [run] if (run / CHECKPOINT).exists() else sorted(p.parent for p in run.glob(f"*/{CHECKPOINT}"))
+    if not runs:
+        raise UserError(f"{run}: no {CHECKPOINT} here or in its sub-folders")
+    for one in runs:
+        print(f"exported {export_run(one)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edge-asd-train", description="Train, evaluate and export edge-asd models."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    register_fit(subparsers)
+    register_export(subparsers)
+    for name in ("evaluate_cli", "table1"):
+        try:
+            module = importlib.import_module(f"train.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"train.{name}":
+                continue
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
+    try:
+        return int(args.func(args) or 0)
+    except UserError as exc:
+        print(f"edge-asd-train {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -62,7 +62,7 @@ def run_fit(args: argparse.Namespace) -> int:
 def register_export(subparsers) -> None:
     p = subparsers.add_parser("export", help="write RUN/model/ (model.onnx + model.yaml)")
     p.add_argument("--run", required=True, help="run directory written by fit")
-    add_common(p)
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     p.set_defaults(func=run_export)
 
 
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_fit(subparsers)
     register_export(subparsers)
-    for name in ("evaluate_cli", "table1"):
+    for name in ("evaluate_cli", "table1"):  # each module adds its own parser
         try:
             module = importlib.import_module(f"train.{name}")
         except ModuleNotFoundError as exc:
@@ -110,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's optimiser logs every pass
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     if getattr(args, "threads", None):
         import torch
 

@@ -17,8 +17,10 @@ import torch
 from torch import nn
 
 from edge_asd.audio import SAMPLE_RATE
-from edge_asd.synth import render_clip
+from edge_asd.synth import render_clip, write_dcase_tree
+from train.config import TrainConfig
 from train.export import export_model_dir
+from train.fit import FitResult, fit
 from train.model import ASDModel, ModelConfig
 
 DEFAULT_LABELS = ("fan/section_00", "fan/section_01", "fan/section_02")
@@ -79,3 +81,41 @@ def export_random_model(
     model = random_model(labels, config, seed)
     trained_on = {"data": "none: random weights", "seed": seed}
     return export_model_dir(model, labels, out_dir, "section", trained_on)
+
+
+# Enough to separate the generated faults from normal sound in about a minute on two
+# CPU cores (tests/unit/train/test_synthetic.py checks it): few epochs, small batches.
+QUICK_CONFIG = TrainConfig(epochs=12, batch_size=8, mixup_probability=0.5, mixup_alpha=0.2)
+
+
+def write_synthetic_tree(
+    root: str | os.PathLike,
+    machine_types: Sequence[str] = ("fan",),
+    sections: Sequence[int] = (0, 1, 2),
+    train_per_section: int = 6,
+    test_per_domain: int = 3,
+) -> Path:
+    """A generated DCASE 2022 tree (edge_asd.synth.write_dcase_tree) at `root`; returns it."""
+    write_dcase_tree(
+        root, tuple(machine_types), tuple(sections), train_per_section, test_per_domain
+    )
+    return Path(root)
+
+
+def train_on_synthetic(
+    work_dir: str | os.PathLike,
+    machine_types: Sequence[str] = ("fan",),
+    sections: Sequence[int] = (0, 1, 2),
+    config: TrainConfig = QUICK_CONFIG,
+    progress: bool = False,
+) -> FitResult:
+    """Write WORK/data (a generated tree) and fit a model into WORK/run; returns the result.
+
+    `result.model_dir` is the exported model (WORK/run/model); the labels are
+    `<type>/section_XX` for every generated section (one model across types).
+    """
+    work_dir = Path(work_dir)
+    data = write_synthetic_tree(work_dir / "data", machine_types, sections)
+    config = config.with_overrides(labels="type_section")  # one model, even for several types
+    (result,) = fit(data, work_dir / "run", config, list(machine_types), progress=progress)
+    return result

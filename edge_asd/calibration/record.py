@@ -40,7 +40,6 @@ def record(
     UserError when the capture stalls or nothing usable was captured.
     """
     from edge_asd.capture.device import DeviceSource
-    from edge_asd.capture.ringbuffer import FramesUnavailable
 
     column = 0 if channel is None else channel
     source = DeviceSource(
@@ -49,30 +48,17 @@ def record(
         stop_after_seconds=seconds,
         capacity_seconds=min(seconds, MAX_RING_SECONDS) + 5.0,
     )
-    stretches: list[list[np.ndarray]] = [[]]
-    next_frame = 0
+    drain = _Drain(column, on_frames)
     deadline = time.monotonic() + seconds + STALL_MARGIN_SECONDS
     with source:
         while True:
             finished = source.health().finished  # read before draining: nothing comes after
-            ring = source.ring
-            if ring.continuous_from > next_frame:  # the stream was reopened: a new stretch
-                stretches.append([])
-                next_frame = ring.continuous_from
-            total = ring.total_frames
-            if total > next_frame:
-                try:
-                    stretches[-1].append(ring.read(total, total - next_frame, channel=column))
-                except FramesUnavailable as exc:
-                    raise UserError(f"the capture fell behind ({exc})", EXIT_RUNTIME) from None
-                if on_frames is not None:
-                    on_frames(total - next_frame)
-                next_frame = total
+            drain.take(source.ring)
             if finished:
                 break
             if time.monotonic() > deadline:
                 raise UserError(
-                    f"{source.device.name}: {next_frame / SAMPLE_RATE:.0f} s of the asked "
+                    f"{source.device.name}: {drain.frames / SAMPLE_RATE:.0f} s of the asked "
                     f"{seconds:g} s arrived; the device stalled",
                     EXIT_RUNTIME,
                 )
@@ -81,7 +67,37 @@ def record(
         log.warning(
             "%s: %d input overflow(s) while recording", source.device.name, source.overflows()
         )
-    return _usable(stretches, source.device.name, window_samples)
+    return _usable(drain.stretches, source.device.name, window_samples)
+
+
+class _Drain:
+    """Copies new frames of one ring column out, starting a new stretch after each gap."""
+
+    def __init__(self, column: int, on_frames: Callable[[int], None] | None) -> None:
+        self.column = column
+        self.on_frames = on_frames
+        self.stretches: list[list[np.ndarray]] = [[]]
+        self.next_frame = 0
+        self.frames = 0
+
+    def take(self, ring) -> None:
+        from edge_asd.capture.ringbuffer import FramesUnavailable
+
+        if ring.continuous_from > self.next_frame:  # the stream was reopened
+            self.stretches.append([])
+            self.next_frame = ring.continuous_from
+        total = ring.total_frames
+        if total <= self.next_frame:
+            return
+        try:
+            block = ring.read(total, total - self.next_frame, channel=self.column)
+        except FramesUnavailable as exc:
+            raise UserError(f"the capture fell behind ({exc})", EXIT_RUNTIME) from None
+        self.stretches[-1].append(block)
+        self.frames += len(block)
+        self.next_frame = total
+        if self.on_frames is not None:
+            self.on_frames(len(block))
 
 
 def _usable(stretches: list[list[np.ndarray]], name: str, window_samples: int) -> list[np.ndarray]:

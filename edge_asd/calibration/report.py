@@ -48,28 +48,44 @@ def summary_lines(
 
 
 def render_report_png(runs: Sequence[np.ndarray], choice: ThresholdChoice, title: str) -> bytes:
-    """The PNG bytes: histogram of the honest scores, gamma density, threshold, summary."""
+    """The PNG bytes: left, the honest score histogram with the gamma density and the
+    threshold; right, the upper tail (exceedance on a log axis), where a threshold set for
+    a false-alarm rate usually lies beyond the data."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    scores = np.concatenate([np.asarray(r, dtype=np.float64) for r in runs])
-    figure = Figure(figsize=(8, 5), dpi=100)
+    scores = np.sort(np.concatenate([np.asarray(r, dtype=np.float64) for r in runs]))
+    figure = Figure(figsize=(11, 4.8), dpi=100)
     FigureCanvasAgg(figure)
-    axes = figure.add_subplot(1, 1, 1)
-    upper = max(float(scores.max()), choice.threshold) * 1.05
-    lower = min(float(scores.min()), choice.threshold)
-    lower -= 0.05 * (upper - lower)
+    upper = max(float(scores[-1]), choice.threshold)
+    lower = min(float(scores[0]), choice.threshold)
+    margin = 0.05 * (upper - lower or 1.0)
+    limits = (lower - margin, upper + margin)
+    _draw_histogram(figure.add_subplot(1, 2, 1), scores, choice, limits)
+    _draw_tail(figure.add_subplot(1, 2, 2), scores, choice, limits)
+    figure.suptitle(
+        f"{title}: {choice.expected_false_alarms_per_day:.3g} false alarms a day expected "
+        f"({choice.alarm_model.describe()})",
+        fontsize=10,
+    )
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def _draw_histogram(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -> None:
     bins = int(np.clip(np.sqrt(len(scores)) * 2, 10, 80))
     axes.hist(
         scores,
         bins=bins,
-        range=(lower, upper),
+        range=limits,
         density=True,
         color="#9ab",
         label=f"honest normal scores ({len(scores)} windows)",
     )
     if choice.fit is not None:
-        grid = np.linspace(lower, upper, 400)
+        grid = np.linspace(*limits, 400)
         verdict = "used" if choice.method.startswith("gamma") else "poor fit, not used"
         axes.plot(
             grid,
@@ -83,23 +99,34 @@ def render_report_png(runs: Sequence[np.ndarray], choice: ThresholdChoice, title
         linestyle="--",
         label=f"threshold {choice.threshold:.4g} ({choice.method.replace('_', ' ')})",
     )
+    axes.set_xlim(*limits)
     axes.set_xlabel("anomaly score")
     axes.set_ylabel("density")
-    axes.set_title(title)
-    axes.legend(loc="upper right", fontsize=8)
-    axes.text(
-        0.99,
-        0.55,
-        f"{choice.expected_false_alarms_per_day:.3g} false alarms/day expected\n"
-        f"{choice.alarm_model.describe()}",
-        transform=axes.transAxes,
-        ha="right",
-        fontsize=8,
+    axes.legend(loc="upper left", fontsize=8)
+
+
+def _draw_tail(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -> None:
+    exceedance = 1.0 - np.arange(1, len(scores) + 1) / (len(scores) + 1)
+    axes.step(scores, exceedance, where="post", color="#567", label="normal windows above")
+    floor = min(choice.window_exceedance, exceedance[-1]) / 10
+    if choice.fit is not None:
+        grid = np.linspace(*limits, 400)
+        axes.plot(
+            grid, np.maximum(choice.fit.sf(grid), floor / 10), color="#c50", label="gamma fit"
+        )
+    axes.axvline(choice.threshold, color="#b00", linestyle="--", label="threshold")
+    axes.axhline(
+        choice.window_exceedance,
+        color="#b00",
+        linestyle=":",
+        label=f"window exceedance {choice.window_exceedance:.2g}",
     )
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    axes.set_yscale("log")
+    axes.set_ylim(max(floor, 1e-12), 1.0)
+    axes.set_xlim(*limits)
+    axes.set_xlabel("anomaly score")
+    axes.set_ylabel("fraction of windows above")
+    axes.legend(loc="lower left", fontsize=8)
 
 
 def write_report_png(

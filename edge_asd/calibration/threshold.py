@@ -66,8 +66,9 @@ class GammaFit:
     def isf(self, p: float) -> float:
         return float(self._frozen().isf(p))
 
-    def sf(self, x: float) -> float:
-        return float(self._frozen().sf(x))
+    def sf(self, x: np.ndarray) -> np.ndarray:
+        """P(score > x) under the fit, elementwise."""
+        return self._frozen().sf(x)
 
     def pdf(self, x: np.ndarray) -> np.ndarray:
         return self._frozen().pdf(x)

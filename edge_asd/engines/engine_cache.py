@@ -57,6 +57,16 @@ class EngineKey:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def covers(self, wanted: EngineKey) -> bool:
+        """Whether an engine built for this key can serve `wanted`: the same model,
+        TensorRT, GPU and precision, and a batch range that contains wanted's."""
+        return (
+            (self.model_sha256, self.tensorrt_version, self.gpu_name, self.precision)
+            == (wanted.model_sha256, wanted.tensorrt_version, wanted.gpu_name, wanted.precision)
+            and self.min_batch <= wanted.min_batch
+            and self.max_batch >= wanted.max_batch
+        )
+
 
 def default_cache_dir() -> Path:
     """The engine cache directory the daemon and `edge-asd build-engine` share.
@@ -127,6 +137,30 @@ def load_engine_bytes(cache_dir: Path, key: EngineKey) -> bytes | None:
     if recorded != key.to_dict():
         return None
     return path.read_bytes()
+
+
+def find_engine(cache_dir: Path, key: EngineKey) -> tuple[EngineKey, bytes] | None:
+    """The cached engine for `key`, else the narrowest one whose batch range covers it.
+
+    So an engine built ahead of time for up to 16 machines serves a daemon with 3; returns
+    (the key it was built for, its bytes), or None when no cached engine fits.
+    """
+    exact = load_engine_bytes(cache_dir, key)
+    if exact is not None:
+        return key, exact
+    candidates = []
+    for meta in Path(cache_dir).glob(f"{key.model_sha256[:12]}-{key.precision}-*{META_SUFFIX}"):
+        try:
+            recorded = EngineKey(**json.loads(meta.read_text())["key"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if recorded.covers(key):
+            candidates.append(recorded)
+    for candidate in sorted(candidates, key=lambda k: k.max_batch - k.min_batch):
+        data = load_engine_bytes(cache_dir, candidate)
+        if data is not None:
+            return candidate, data
+    return None
 
 
 def discard_engine(cache_dir: Path, key: EngineKey) -> None:

@@ -29,7 +29,7 @@ from edge_asd.engines.engine_cache import (
     default_cache_dir,
     discard_engine,
     engine_path,
-    load_engine_bytes,
+    find_engine,
     store_engine,
     timing_cache_path,
 )
@@ -105,14 +105,17 @@ class TensorRTEngine:
             raise
 
     def _load_or_build(self, workspace_mib: int) -> Any:
-        data = load_engine_bytes(self.cache_dir, self.key)
-        if data is not None:
+        found = find_engine(self.cache_dir, self.key)
+        if found is not None:
+            built_for, data = found
+            path = engine_path(self.cache_dir, built_for)
             engine = self._runtime.deserialize_cuda_engine(data)
             if engine is not None:
-                log.info("loaded TensorRT engine %s", self.engine_path)
+                log.info("loaded TensorRT engine %s", path)
+                self.engine_path = path
                 return engine
-            log.warning("cached engine %s does not load; building it again", self.engine_path)
-            discard_engine(self.cache_dir, self.key)
+            log.warning("cached engine %s does not load; building it again", path)
+            discard_engine(self.cache_dir, built_for)
         log.warning(
             "building the TensorRT %s engine for %s on %s: this takes minutes on a Jetson "
             "(edge-asd build-engine does it ahead of time)",

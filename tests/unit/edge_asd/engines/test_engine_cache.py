@@ -13,6 +13,7 @@ from edge_asd.engines.engine_cache import (
     default_cache_dir,
     discard_engine,
     engine_path,
+    find_engine,
     load_engine_bytes,
     meta_path,
     store_engine,
@@ -149,3 +150,35 @@ def test_cache_dir_for_a_user_is_in_the_xdg_cache(
     monkeypatch.delenv("STATE_DIRECTORY", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     assert default_cache_dir() == tmp_path / "xdg" / "edge-asd" / "engines"
+
+
+def test_an_engine_for_more_machines_serves_fewer(tmp_path: Path) -> None:
+    store_engine(tmp_path, KEY, b"engine for batches 1..16")
+    wanted = dataclasses.replace(KEY, max_batch=3)
+    found = find_engine(tmp_path, wanted)
+    assert found == (KEY, b"engine for batches 1..16")
+
+
+def test_the_narrowest_covering_engine_is_chosen(tmp_path: Path) -> None:
+    wide = dataclasses.replace(KEY, max_batch=64)
+    narrow = dataclasses.replace(KEY, max_batch=8)
+    store_engine(tmp_path, wide, b"wide")
+    store_engine(tmp_path, narrow, b"narrow")
+    assert find_engine(tmp_path, dataclasses.replace(KEY, max_batch=4)) == (narrow, b"narrow")
+    exact = dataclasses.replace(KEY, max_batch=4)
+    store_engine(tmp_path, exact, b"exact")
+    assert find_engine(tmp_path, exact) == (exact, b"exact")
+
+
+@pytest.mark.parametrize("field", ["model_sha256", "tensorrt_version", "gpu_name", "precision"])
+def test_no_engine_of_another_model_tensorrt_gpu_or_precision_is_found(
+    tmp_path: Path, field: str
+) -> None:
+    store_engine(tmp_path, dataclasses.replace(KEY, **{field: CHANGES[field]}), b"other")
+    assert find_engine(tmp_path, dataclasses.replace(KEY, max_batch=2)) is None
+
+
+def test_an_engine_for_fewer_machines_does_not_serve_more(tmp_path: Path) -> None:
+    store_engine(tmp_path, dataclasses.replace(KEY, max_batch=4), b"small")
+    assert find_engine(tmp_path, KEY) is None
+    assert find_engine(tmp_path / "missing", KEY) is None

@@ -95,9 +95,8 @@ class Decider:
 
     def feed(self, score: float, timestamp: float, rms: float | None = None) -> list[DecisionEvent]:
         """Take one window's score; returns the events it causes (often none)."""
-        if (self.rms_gate is not None and rms is not None and rms < self.rms_gate) or not (
-            math.isfinite(score)
-        ):
+        silent = self.rms_gate is not None and rms is not None and rms < self.rms_gate
+        if silent or not math.isfinite(score):
             return self.input_down(timestamp)
         above = score > self.threshold
         self._recent.append((above, timestamp, score))

@@ -1,10 +1,10 @@
 """A run directory's files: the checkpoint written every epoch, the log, the config.
 
-    RUN/config.yaml       the effective recipe (after command-line overrides)
-    RUN/checkpoint.pt     the latest epoch: weights, optimiser, labels, epoch (for --resume)
-    RUN/best.pt           weights of the lowest held-out loss (select: validation_loss)
-    RUN/train_log.csv     epoch, train loss, held-out loss, seconds
-    RUN/model/            the export: model.onnx + model.yaml
+RUN/config.yaml       the effective recipe (after command-line overrides)
+RUN/checkpoint.pt     the latest epoch: weights, optimiser, labels, epoch (for --resume)
+RUN/best.pt           weights of the lowest held-out loss (select: validation_loss)
+RUN/train_log.csv     epoch, train loss, held-out loss, seconds
+RUN/model/            the export: model.onnx + model.yaml
 """
 
 from __future__ import annotations

@@ -32,8 +32,13 @@ def register_fit(subparsers) -> None:
     p.add_argument("--data", required=True, help="DCASE 2022 root: <root>/<type>/train/*.wav")
     p.add_argument("--out", required=True, help="run directory (checkpoints, log, model/)")
     p.add_argument("--config", help="recipe YAML, e.g. configs/train/stgram_mobilefacenet.yaml")
-    p.add_argument("--machine-type", action="append", dest="machine_types", metavar="TYPE",
-                   help="train on this machine type (repeat for several; default: all)")  # fmt: skip
+    p.add_argument(
+        "--machine-type",
+        action="append",
+        dest="machine_types",
+        metavar="TYPE",
+        help="train on this machine type (repeat for several; default: all)",
+    )
     p.add_argument("--labels", choices=("section", "type_section", "section_attribute"))
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
@@ -51,8 +56,15 @@ def run_fit(args: argparse.Namespace) -> int:
     config = load_config(args.config).with_overrides(
         labels=args.labels, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
     )
-    results = fit(args.data, args.out, config, args.machine_types, args.device, args.resume,
-                  progress=not args.quiet)  # fmt: skip
+    results = fit(
+        args.data,
+        args.out,
+        config,
+        args.machine_types,
+        args.device,
+        args.resume,
+        progress=not args.quiet,
+    )
     for r in results:
         loss = "-" if r.train_loss is None else f"{r.train_loss:.4f}"
         print(f"{'+'.join(r.machine_types)}: {r.epochs} epochs, loss {loss}, model {r.model_dir}")
@@ -73,7 +85,11 @@ def run_export(args: argparse.Namespace) -> int:
     from train.fit import export_run
 
     run = Path(args.run)
-    runs = [run] if (run / CHECKPOINT).exists() else sorted(p.parent for p in run.glob(f"*/{CHECKPOINT}"))
+    runs = (
+        [run]
+        if (run / CHECKPOINT).exists()
+        else sorted(p.parent for p in run.glob(f"*/{CHECKPOINT}"))
+    )
     if not runs:
         raise UserError(f"{run}: no {CHECKPOINT} here or in its sub-folders")
     for one in runs:

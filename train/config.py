@@ -45,7 +45,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         checks = [
             ("labels", self.labels in LABEL_SCHEMES, f"one of {LABEL_SCHEMES}"),
-            ("short_clips", self.short_clips in SHORT_CLIP_POLICIES, f"one of {SHORT_CLIP_POLICIES}"),
+            (
+                "short_clips",
+                self.short_clips in SHORT_CLIP_POLICIES,
+                f"one of {SHORT_CLIP_POLICIES}",
+            ),
             ("select", self.select in SELECTIONS, f"one of {SELECTIONS}"),
             ("epochs", self.epochs >= 1, ">= 1"),
             ("batch_size", self.batch_size >= 1, ">= 1"),

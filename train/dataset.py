@@ -44,7 +44,9 @@ def clip_label(clip: Clip, scheme: str, ignore_attributes: Sequence[str] = ()) -
     if len(parts) % 2:  # not key_value pairs: the whole string is the attribute
         return make_label(clip.machine_type, clip.section, clip.attributes)
     pairs = [
-        f"{k}_{v}" for k, v in zip(parts[::2], parts[1::2], strict=True) if k not in ignore_attributes
+        f"{k}_{v}"
+        for k, v in zip(parts[::2], parts[1::2], strict=True)
+        if k not in ignore_attributes
     ]
     return make_label(clip.machine_type, clip.section, "_".join(pairs))
 
@@ -131,12 +133,20 @@ def report_short(recordings: list[Recording], config: TrainConfig) -> None:
         return
     seconds = sorted(r.samples / SAMPLE_RATE for r in short)
     what = {"tile": "repeated end to end", "pad": "padded with silence", "join": "tiled"}
-    hint = "" if config.short_clips == "join" else " (or join a recording's clips: short_clips: join)"
+    hint = (
+        "" if config.short_clips == "join" else " (or join a recording's clips: short_clips: join)"
+    )
     log.warning(
         "%d of %d recordings are shorter than the %.1f s window (%.1f-%.1f s, e.g. %s): %s%s",
-        len(short), len(recordings), window / SAMPLE_RATE, seconds[0], seconds[-1],
-        short[0].clips[0].path.name, what[config.short_clips], hint,
-    )  # fmt: skip
+        len(short),
+        len(recordings),
+        window / SAMPLE_RATE,
+        seconds[0],
+        seconds[-1],
+        short[0].clips[0].path.name,
+        what[config.short_clips],
+        hint,
+    )
 
 
 def split_validation(

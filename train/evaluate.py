@@ -159,8 +159,15 @@ def evaluate_type(
             scores, [c.clip.is_anomaly for c in clips], [c.clip.domain for c in clips]
         )
         results.append(
-            SectionScores(machine_type, section, [c.clip for c in clips], scores,
-                          decision_threshold(train_scores), result, train_scores)  # fmt: skip
+            SectionScores(
+                machine_type,
+                section,
+                [c.clip for c in clips],
+                scores,
+                decision_threshold(train_scores),
+                result,
+                train_scores,
+            )
         )
     return results
 
@@ -188,8 +195,9 @@ def evaluate_run(
         engine = open_engine(model_dir, engine_kind, threads=threads)
         try:
             for machine_type in types:
-                sections += evaluate_type(engine, info.labels, root, machine_type, scorer,
-                                          short_clips)  # fmt: skip
+                sections += evaluate_type(
+                    engine, info.labels, root, machine_type, scorer, short_clips
+                )
         finally:
             engine.close()
     if not sections:

@@ -14,11 +14,16 @@ def register(subparsers) -> None:
     p.add_argument("--data", required=True, help="DCASE 2022 root with <type>/test/*.wav")
     p.add_argument("--run", required=True, help="run directory (or a model directory)")
     p.add_argument("--scorer", choices=SCORERS, default="section")
-    p.add_argument("--out", help="where the CSVs, summary.json and roc.png go "
-                   "(default RUN/eval_<scorer>)")  # fmt: skip
+    p.add_argument(
+        "--out", help="where the CSVs, summary.json and roc.png go (default RUN/eval_<scorer>)"
+    )
     p.add_argument("--engine", choices=("onnxruntime", "tensorrt"), default="onnxruntime")
-    p.add_argument("--short-clips", choices=("tile", "pad"), default="tile",
-                   help="what to do with a test clip shorter than the window")  # fmt: skip
+    p.add_argument(
+        "--short-clips",
+        choices=("tile", "pad"),
+        default="tile",
+        help="what to do with a test clip shorter than the window",
+    )
     p.add_argument("--threads", type=int, help="onnxruntime threads (default: one per core)")
     p.set_defaults(func=run)
 

@@ -72,11 +72,11 @@ def fit(
     groups = [[t] for t in types] if per_type else [types]
     context = distributed.start(device)
     try:
-        return [
-            fit_one(data_root, Path(run_dir) / g[0] if per_type else Path(run_dir), config, g,
-                    context, resume, progress)  # fmt: skip
-            for g in groups
-        ]
+        results = []
+        for group in groups:
+            group_dir = Path(run_dir) / group[0] if per_type else Path(run_dir)
+            results.append(fit_one(data_root, group_dir, config, group, context, resume, progress))
+        return results
     finally:
         distributed.stop(context)
 
@@ -101,8 +101,11 @@ def fit_one(
     labels = sorted({r.label for r in recordings})
     log.info(
         "%s: %d labels, %d training recordings, %d held out",
-        "+".join(types), len(labels), len(train_set), len(held_set),
-    )  # fmt: skip
+        "+".join(types),
+        len(labels),
+        len(train_set),
+        len(held_set),
+    )
     model = ASDModel(config.model, len(labels)).to(context.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
     state = start_state(run_dir, labels, config, resume, model, optimizer, data_root, types)

@@ -1,10 +1,10 @@
 """Evaluation results on disk and on screen: DCASE CSVs, summary.json, a table, ROC curves.
 
-    anomaly_score_<type>_section_<XX>_test.csv    file name, score (one line per clip)
-    decision_result_<type>_section_<XX>_test.csv  file name, 1 (anomaly) or 0
-    summary.json   {"official_score", "machine_types": {TYPE: {"official_score",
-                   "sections": {XX: {"auc_source", "auc_target", "pauc"}}}}}  (fractions)
-    roc.png        ROC curve of every section (normals of both domains vs anomalies)
+anomaly_score_<type>_section_<XX>_test.csv    file name, score (one line per clip)
+decision_result_<type>_section_<XX>_test.csv  file name, 1 (anomaly) or 0
+summary.json   {"official_score", "machine_types": {TYPE: {"official_score",
+               "sections": {XX: {"auc_source", "auc_target", "pauc"}}}}}  (fractions)
+roc.png        ROC curve of every section (normals of both domains vs anomalies)
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ def write_dcase_csvs(sections: Sequence[SectionScores], out_dir: Path) -> None:
         stem = f"{s.machine_type}_section_{s.section}_test.csv"
         scores = "".join(f"{c.path.name},{v:.6f}\n" for c, v in zip(s.clips, s.scores, strict=True))
         decisions = "".join(
-            f"{c.path.name},{int(v > s.threshold)}\n" for c, v in zip(s.clips, s.scores, strict=True)
+            f"{c.path.name},{int(v > s.threshold)}\n"
+            for c, v in zip(s.clips, s.scores, strict=True)
         )
         (out_dir / f"anomaly_score_{stem}").write_text(scores)
         (out_dir / f"decision_result_{stem}").write_text(decisions)
@@ -59,7 +60,9 @@ def table(data: dict[str, Any], reference: dict[str, Sequence[float]] | None = N
     for machine_type, entry in data["machine_types"].items():
         for section, r in entry["sections"].items():
             values = (r["auc_source"], r["auc_target"], r["pauc"])
-            lines.append(f"{machine_type:<16}{section:>8}" + "".join(f"{percent(v):>8}" for v in values))
+            lines.append(
+                f"{machine_type:<16}{section:>8}" + "".join(f"{percent(v):>8}" for v in values)
+            )
         means = type_means(entry)
         row = f"{machine_type:<16}{'hmean':>8}" + "".join(f"{percent(v):>8}" for v in means)
         ref = (reference or {}).get(machine_type)
@@ -75,7 +78,9 @@ def type_means(entry: dict[str, Any]) -> tuple[float | None, float | None, float
     from train.metrics import harmonic_mean
 
     sections = entry["sections"].values()
-    return tuple(harmonic_mean(r[k] for r in sections) for k in ("auc_source", "auc_target", "pauc"))
+    return tuple(
+        harmonic_mean(r[k] for r in sections) for k in ("auc_source", "auc_target", "pauc")
+    )
 
 
 def plot_roc(sections: Sequence[SectionScores], path: Path) -> None:

@@ -65,8 +65,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--data", required=True, help="DCASE 2022 root (all its machine types)")
     p.add_argument("--out", required=True, help="directory for the runs and the table")
-    p.add_argument("--recipe", action="append", dest="recipes", choices=RECIPES,
-                   help="only this row (repeat for several; default all three)")  # fmt: skip
+    p.add_argument(
+        "--recipe",
+        action="append",
+        dest="recipes",
+        choices=RECIPES,
+        help="only this row (repeat for several; default all three)",
+    )
     p.add_argument("--recipe-dir", default=str(RECIPE_DIR), help="where the recipes lie")
     p.add_argument("--machine-type", action="append", dest="machine_types", metavar="TYPE")
     p.add_argument("--epochs", type=int, help="override the recipes' 200 epochs")
@@ -79,9 +84,16 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> int:
     outcome = run_table1(
-        args.data, args.out, args.recipes or RECIPES, args.recipe_dir, args.machine_types,
-        args.epochs, args.batch_size, args.device, progress=not args.quiet,
-    )  # fmt: skip
+        args.data,
+        args.out,
+        args.recipes or RECIPES,
+        args.recipe_dir,
+        args.machine_types,
+        args.epochs,
+        args.batch_size,
+        args.device,
+        progress=not args.quiet,
+    )
     print(outcome["text"])
     print(f"results in {args.out}")
     return 0

@@ -17,11 +17,13 @@ import argparse
 import logging
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from edge_asd.errors import EXIT_USAGE, UserError
+from edge_asd.labels import matching_indices
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +76,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from edge_asd.calibration.build import Settings, calibrate
+    from edge_asd.calibration.inputs import plan_recordings
     from edge_asd.engines import open_engine
+    from edge_asd.model_file import load_model_info
 
     settings = _settings(args, Settings)
     out = _check_out(Path(args.out))
+    info = load_model_info(args.model)
+    hop = _hop(args, info)
+    if args.label:
+        matching_indices(info.labels, args.label)  # a label the model lacks fails now
+    plan = {
+        "window_samples": info.window_samples,
+        "channel": args.channel,
+        "skip_bad": args.skip_bad_files,
+    }
+    main_plan = plan_recordings(args.input, **plan) if args.input else None
+    new_plan = plan_recordings(args.new_condition, **plan) if args.new_condition else []
     engine = open_engine(args.model, args.engine, threads=args.threads)
     try:
-        main, main_note = _gather(args, engine, args.input, record=args.record)
-        new, _ = _gather(args, engine, args.new_condition) if args.new_condition else ([], "")
-        source = main_note + (f"; new condition: {len(new)} recording(s)" if new else "")
-        settings = Settings(**{**settings.__dict__, "source": source})
-        result = calibrate(main, new, settings, engine.info)
+        if main_plan is None:
+            main, note = _record(args, engine, args.record, hop)
+        else:
+            main, note = _embed_all(args, engine, main_plan, hop), _describe(args.input, main_plan)
+        new = _embed_all(args, engine, new_plan, hop)
+        if new:
+            note += f"; new condition: {_describe(args.new_condition, new_plan)}"
+        result = calibrate(main, new, replace(settings, source=note), engine.info)
     finally:
         engine.close()
-    for note in result.choice.warnings:
-        log.warning("%s", note)
+    for warning in result.choice.warnings:
+        log.warning("%s", warning)
     _write(out, result, args.machine)
     return 0
 
@@ -105,6 +123,8 @@ def _settings(args: argparse.Namespace, settings_type):
             raise UserError(f"--{name.replace('_', '-')} must be >= 1", EXIT_USAGE)
     if args.k > args.n:
         raise UserError(f"--k {args.k} cannot exceed --n {args.n}", EXIT_USAGE)
+    if args.scorer == "section" and not args.label:
+        raise UserError("--scorer section needs --label (a model label or a prefix)", EXIT_USAGE)
     return settings_type(
         machine=args.machine,
         scorer=args.scorer,
@@ -128,24 +148,20 @@ def _check_out(out: Path) -> Path:
     return out
 
 
-def _gather(args, engine, paths, record: float | None = None):
-    """Embedded recordings from files (checked first) or a live capture, and a note."""
-    from edge_asd.calibration.inputs import plan_recordings
-    from edge_asd.windows import hop_samples, window_starts
+def _hop(args: argparse.Namespace, info) -> int:
+    from edge_asd.windows import hop_samples
 
-    info = engine.info
     try:
-        hop = hop_samples(args.hop_seconds, info.sample_rate)
+        return hop_samples(args.hop_seconds, info.sample_rate)
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
-    if record is not None:
-        return _record(args, engine, record, hop)
-    recordings = plan_recordings(
-        paths,
-        window_samples=info.window_samples,
-        channel=args.channel,
-        skip_bad=args.skip_bad_files,
-    )
+
+
+def _embed_all(args, engine, recordings, hop: int) -> list:
+    """Engine outputs of every window of checked recordings, with a progress bar."""
+    from edge_asd.windows import window_starts
+
+    info = engine.info
     total = sum(
         max(1, len(window_starts(round(r.seconds * info.sample_rate), info.window_samples, hop)))
         for r in recordings
@@ -160,8 +176,15 @@ def _gather(args, engine, paths, record: float | None = None):
             )
         )
     progress.close()
+    return embedded
+
+
+def _describe(paths: list[str], recordings) -> str:
     n_files = sum(len(r.files) for r in recordings)
-    return embedded, f"{n_files} file(s) from {', '.join(str(p) for p in paths)}"
+    shown = ", ".join(str(p) for p in paths[:2])
+    if len(paths) > 2:
+        shown += f" and {len(paths) - 2} more"
+    return f"{n_files} file(s) from {shown}"
 
 
 def _embed(engine, name, samples, hop, batch_size, progress=None, seconds=None):

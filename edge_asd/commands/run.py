@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import logging
+
+log = logging.getLogger("edge_asd.run")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -18,9 +21,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_asd.commands.validate_config import summary
     from edge_asd.config import load_config, resolve_password
     from edge_asd.daemon import Daemon
 
     config = load_config(args.config)
     password = resolve_password(config.mqtt)
+    for line in summary(config):  # secrets are not in it
+        log.info("config: %s", line)
     return Daemon(config, password=password).run()

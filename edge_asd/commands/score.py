@@ -78,41 +78,52 @@ class Decision:
 
 def run(args: argparse.Namespace) -> int:
     from edge_asd.engines import open_engine
-    from edge_asd.scoring.scorer import scorer_from_calibration, section_scorer
-    from edge_asd.windows import hop_samples
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}", EXIT_USAGE)
     engine = open_engine(args.model, args.engine, threads=args.threads)
+    try:
+        scorer, decision, hop = _setup(args, engine.info)
+        failed = 0
+        for path in args.files:
+            try:
+                result = score_file(
+                    engine, scorer, path, hop, decision, args.channel, args.batch_size
+                )
+            except AudioFileError as exc:
+                print(f"edge-asd score: error: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(json.dumps(result) if args.json else _human_line(result), flush=True)
+    finally:
+        engine.close()
+    return AudioFileError.exit_code if failed else 0
+
+
+def _setup(args: argparse.Namespace, info):
+    """(scorer, decision or None, hop in samples) from --calibration or --label."""
+    from edge_asd.scoring.scorer import scorer_from_calibration, section_scorer
+    from edge_asd.windows import hop_samples
+
     decision: Decision | None = None
     hop_seconds = args.hop_seconds
     if args.calibration:
-        calibration = _load_calibration(args.calibration, engine.info)
-        scorer = scorer_from_calibration(calibration, engine.info.labels, args.calibration)
+        calibration = _load_calibration(args.calibration, info)
+        scorer = scorer_from_calibration(calibration, info.labels, args.calibration)
         decision = Decision(
             calibration.threshold, calibration.k, calibration.n, calibration.m_close
         )
         if hop_seconds is None:
             hop_seconds = calibration.hop_seconds
     else:
-        scorer = section_scorer(engine.info.labels, args.label)
+        scorer = section_scorer(info.labels, args.label)
     if hop_seconds is None:
         hop_seconds = DEFAULT_HOP_SECONDS
     try:
-        hop = hop_samples(hop_seconds, engine.info.sample_rate)
+        hop = hop_samples(hop_seconds, info.sample_rate)
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
-    failed = 0
-    for path in args.files:
-        try:
-            result = score_file(engine, scorer, path, hop, decision, args.channel, args.batch_size)
-        except AudioFileError as exc:
-            print(f"edge-asd score: error: {exc}", file=sys.stderr)
-            failed += 1
-            continue
-        print(json.dumps(result) if args.json else _human_line(result), flush=True)
-    engine.close()
-    return AudioFileError.exit_code if failed else 0
+    return scorer, decision, hop
 
 
 def _load_calibration(path: str, model_info):

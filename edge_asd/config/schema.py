@@ -50,7 +50,9 @@ class EngineConfig(Strict):
         "fp16", description="TensorRT build precision ('fp16' is about twice as fast on a Jetson)"
     )
     cache_dir: ResolvedPath | None = Field(
-        None, description="where TensorRT keeps its built engine plans (None: beside the model)"
+        None,
+        description="where TensorRT engines are cached (None: $EDGE_ASD_ENGINE_CACHE, else "
+        "$STATE_DIRECTORY/engines under systemd, else ~/.cache/edge-asd/engines)",
     )
 
 

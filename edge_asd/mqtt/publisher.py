@@ -78,7 +78,10 @@ class Publisher:
         self._resend_barrier_until = 0.0
         self._wake = True
         self._stopping = False
-        self._states: dict[str, str] = {}
+        self._states: dict[str, str] = {}  # the latest state of each machine
+        # Held while publishing states; on_publish (which runs under paho's message lock)
+        # never takes it, so publishing under it cannot deadlock with paho's thread.
+        self._state_lock = threading.Lock()
         self._client = self._make_client(config, device_id, password)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
@@ -93,9 +96,9 @@ class Publisher:
         if config.tls is not None:
             _set_tls(client, config.tls)
         client.will_set(self.topics.available, AVAILABLE_OFFLINE, qos=1, retain=True)
-        client.reconnect_delay_set(
-            max(1, round(config.reconnect_min_seconds)), max(1, round(config.reconnect_max_seconds))
-        )
+        # paho's hints say int; its backoff arithmetic (doubling, min with the maximum) is
+        # fine with the seconds as floats.
+        client.reconnect_delay_set(config.reconnect_min_seconds, config.reconnect_max_seconds)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -113,6 +116,9 @@ class Publisher:
             " (TLS)" if self.config.tls else "",
             self.topics.base,
         )
+        waiting = self.outbox.health().depth
+        if waiting:
+            log.info("MQTT: the outbox holds %d event(s) from before; they go first", waiting)
         self._client.connect_async(
             self.config.host, self.config.port, keepalive=self.config.keepalive_seconds
         )
@@ -173,12 +179,11 @@ class Publisher:
 
     def set_state(self, machine: str, state: str) -> None:
         """Publish a machine's retained state when it changes (and again on reconnect)."""
-        with self._cond:
+        with self._state_lock:  # one order for this and the republish on connect
             changed = self._states.get(machine) != state
             self._states[machine] = state
-            connected = self._connected
-        if changed and connected:
-            self._client.publish(self.topics.state(machine), state, qos=1, retain=True)
+            if changed and self.connected:
+                self._client.publish(self.topics.state(machine), state, qos=1, retain=True)
 
     def publish_score(self, machine: str, payload: dict[str, Any]) -> None:
         """A window's score at QoS 0; dropped while disconnected (the next one follows)."""
@@ -203,13 +208,13 @@ class Publisher:
             # paho resends what it still holds first; new events wait for those PUBACKs.
             if self._inflight:
                 self._resend_barrier_until = time.monotonic() + RESEND_BARRIER_SECONDS
-            states = dict(self._states)
             self._wake = True
             self._cond.notify_all()
         log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
         client.publish(self.topics.available, AVAILABLE_ONLINE, qos=1, retain=True)
-        for machine, state in states.items():
-            client.publish(self.topics.state(machine), state, qos=1, retain=True)
+        with self._state_lock:  # a state set meanwhile is not overwritten by an older one
+            for machine, state in self._states.items():
+                client.publish(self.topics.state(machine), state, qos=1, retain=True)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:

@@ -18,7 +18,6 @@ import paho.mqtt.client as mqtt
 
 from tests.harness.broker import Broker, Message
 
-
 # Started as root, mosquitto drops to its own user, which cannot read a test's private
 # temporary folder (password file, certificates, persistence); as another user it is a no-op.
 KEEP_USER = "user root\n"

@@ -177,3 +177,13 @@ def test_sensiml_clips_are_joined_per_recording(exported_model, shared_data, tmp
     # 4 recordings of six 5 s clips (21 windows each) and one of two clips (1 window)
     assert (calibration.n_recordings, calibration.n_windows) == (5, 4 * 21 + 1)
     assert calibration.audio_seconds == pytest.approx(26 * 5.0)
+
+
+def test_a_silent_microphone_is_refused_before_anything_is_written(
+    exported_model, tmp_path, virtual_mic, capsys
+):
+    mic = virtual_mic(np.zeros(30 * 16000), sample_rate=16000)
+    out = tmp_path / "fan1.yaml"
+    assert calibrate(exported_model, out, "--record", "20", "--device", mic.name) == 3
+    assert "recorded sound from edgeasd_mic" in capsys.readouterr().err
+    assert list(tmp_path.glob("fan1.*")) == []

@@ -22,9 +22,24 @@ from train.synthetic import DEFAULT_LABELS, random_model
 TOLERANCE = {"embedding": 1e-3, "logits": 1e-3, "logmel": 2e-3}
 RELATIVE_TOLERANCE = 1e-4
 STGRAM_MFN_OPERATORS = (
-    "Add", "Clip", "Concat", "Conv", "Div", "LayerNormalization", "LeakyRelu", "Log",
-    "MatMul", "Mul", "PRelu", "Pad", "ReduceSum", "Slice", "Sqrt", "Squeeze", "Unsqueeze",
-)  # fmt: skip
+    "Add",
+    "Clip",
+    "Concat",
+    "Conv",
+    "Div",
+    "LayerNormalization",
+    "LeakyRelu",
+    "Log",
+    "MatMul",
+    "Mul",
+    "PRelu",
+    "Pad",
+    "ReduceSum",
+    "Slice",
+    "Sqrt",
+    "Squeeze",
+    "Unsqueeze",
+)
 
 
 @pytest.fixture(scope="module")

@@ -36,9 +36,17 @@ def graph_logmel(x: np.ndarray) -> np.ndarray:
 def librosa_logmel(x: np.ndarray) -> np.ndarray:
     librosa = pytest.importorskip("librosa")
     power = librosa.feature.melspectrogram(
-        y=x.astype(np.float64), sr=SAMPLE_RATE, n_fft=N_FFT, hop_length=HOP_LENGTH,
-        n_mels=N_MELS, htk=True, norm=None, center=True, pad_mode="reflect", power=2.0,
-    )  # fmt: skip
+        y=x.astype(np.float64),
+        sr=SAMPLE_RATE,
+        n_fft=N_FFT,
+        hop_length=HOP_LENGTH,
+        n_mels=N_MELS,
+        htk=True,
+        norm=None,
+        center=True,
+        pad_mode="reflect",
+        power=2.0,
+    )
     return 10.0 * np.log10(np.maximum(power, AMIN))
 
 

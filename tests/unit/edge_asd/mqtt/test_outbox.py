@@ -6,8 +6,8 @@ import os
 import stat
 import subprocess
 import sys
-import threading
 import textwrap
+import threading
 from pathlib import Path
 
 from edge_asd.mqtt.outbox import Outbox

@@ -198,14 +198,16 @@ def make_certificates(folder: Path) -> dict[str, Path]:
     def run(*args: str) -> None:
         subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
 
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test-ca",
-        "-keyout", "ca.key", "-out", "ca.crt")  # fmt: skip
+    new_key = ["-newkey", "rsa:2048", "-nodes"]
+    run("req", "-x509", *new_key, "-days", "2", "-subj", "/CN=test-ca", "-keyout", "ca.key",
+        "-out", "ca.crt")  # fmt: skip
     (folder / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
     for name in ("server", "client"):
-        run("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={name}",
-            "-keyout", f"{name}.key", "-out", f"{name}.csr")  # fmt: skip
-        run("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", f"{name}.crt")  # fmt: skip
+        run("req", *new_key, "-subj", f"/CN={name}", "-keyout", f"{name}.key",
+            "-out", f"{name}.csr")  # fmt: skip
+        signing = ["-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-days", "2"]
+        run("x509", "-req", "-in", f"{name}.csr", *signing, "-extfile", "san.ext",
+            "-out", f"{name}.crt")  # fmt: skip
     return {p.stem + p.suffix: p for p in folder.iterdir()}
 
 
@@ -235,3 +237,27 @@ def test_tls_with_a_client_certificate_connects_and_delivers(tmp_path: Path):
         publisher.stop()
         without_cert.stop(flush_timeout_s=0)
         broker.stop()
+
+
+def test_a_broker_restarted_without_persistence_learns_online_and_states_again(
+    mqtt_broker: Broker, tmp_path: Path
+):
+    publisher = make_publisher(mqtt_broker.port, tmp_path / "o.sqlite")
+    try:
+        publisher.start()
+        wait_until(lambda: publisher.connected)
+        publisher.set_state("pump-1", "anomaly")
+        mqtt_broker.stop()  # persistence false: every retained message is gone
+        wait_until(lambda: not publisher.connected)
+        publisher.set_state("pump-1", "normal")  # changed while away
+        mqtt_broker.start()
+        watcher = Collector(mqtt_broker.port).start()  # live or retained: the broker has it
+        watcher.wait_for(lambda ms: "normal" in texts(watcher, f"{BASE}/pump-1/state"))
+        watcher.stop()
+        late = Collector(mqtt_broker.port).start()
+        late.wait_for(lambda ms: len(ms) >= 2)
+        retained = {m.topic: m.text for m in late.messages if m.retain}
+        late.stop()
+    finally:
+        publisher.stop()
+    assert retained == {f"{BASE}/available": "online", f"{BASE}/pump-1/state": "normal"}

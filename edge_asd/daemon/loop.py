@@ -16,20 +16,18 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from edge_asd.config.schema import Config, DeviceSource, FileSource, MachineConfig
-from edge_asd.decider import ANOMALY, UNKNOWN, Decider, DecisionEvent
+from edge_asd.config.schema import Config
+from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
+from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine, EngineOutput
-from edge_asd.errors import ConfigError
-from edge_asd.model_file import ModelInfo
+from edge_asd.errors import ConfigError, UserError
 from edge_asd.mqtt.clock import clock_synced
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.mqtt.payloads import encode, event_payload, score_payload
@@ -41,94 +39,6 @@ log = logging.getLogger(__name__)
 
 BATCH_TIMEOUT_SECONDS = 0.5  # longest wait for a batch: bounds the reaction to a signal
 FLUSH_TIMEOUT_SECONDS = 5.0  # at exit, how long the broker gets to take the outbox
-
-
-@dataclass
-class MachineRuntime:
-    """A machine as the loop uses it: where its audio is, how it is scored and decided."""
-
-    name: str
-    source: str
-    calibration: Any  # edge_asd.calibration.file.Calibration
-    scorer: Any  # edge_asd.scoring.scorer.Scorer
-    decider: Decider
-
-
-def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
-    """Calibrations, scorers and deciders of every machine; UserError when one is unusable."""
-    from edge_asd.calibration.file import load_calibration
-    from edge_asd.scoring.scorer import scorer_from_calibration
-
-    machines = []
-    for index, machine in enumerate(config.machines):
-        calibration = load_calibration(machine.calibration, info)
-        where = f"machines[{index}] ({machine.name})"
-        if machine.label is not None and machine.label != calibration.label:
-            raise ConfigError(
-                f"{where}.label: {machine.label!r}, but {machine.calibration} was made for "
-                f"label {calibration.label!r}; calibrate again or drop the label"
-            )
-        if calibration.machine != machine.name:
-            log.warning("%s: uses the calibration of %r", where, calibration.machine)
-        if not math.isclose(calibration.hop_seconds, config.audio.hop_seconds):
-            log.warning(
-                "%s: calibrated with a hop of %g s, run with %g s: the expected alarm rate "
-                "no longer holds",
-                where,
-                calibration.hop_seconds,
-                config.audio.hop_seconds,
-            )
-        scorer = scorer_from_calibration(calibration, info.labels, str(machine.calibration))
-        decider = make_decider(machine, calibration, where)
-        machines.append(MachineRuntime(machine.name, machine.source, calibration, scorer, decider))
-    return machines
-
-
-def make_decider(machine: MachineConfig, calibration: Any, where: str) -> Decider:
-    """The decider with the calibration's k, n and m_close unless the config overrides them."""
-    override = machine.decision
-    k = override.k or calibration.k
-    n = override.n or calibration.n
-    m_close = override.m_close or calibration.m_close
-    rms_gate = None if machine.rms_gate_dbfs is None else 10 ** (machine.rms_gate_dbfs / 20)
-    try:
-        return Decider(calibration.threshold, k, n, m_close, rms_gate=rms_gate)
-    except ValueError as exc:
-        raise ConfigError(f"{where}.decision: k={k}, n={n}, m_close={m_close}: {exc}") from None
-
-
-def open_sources(config: Config) -> dict[str, Any]:
-    """The capture sources of the config, by name (not started); raises UserError."""
-    from edge_asd.capture import FAST, REALTIME
-    from edge_asd.capture import DeviceSource as Device
-    from edge_asd.capture import FileSource as File
-    from edge_asd.capture import SyntheticSource as Synthetic
-    from edge_asd.synth import Fault, MachineSynth, section_profile
-
-    sources = {}
-    for source in config.audio.sources:
-        if isinstance(source, DeviceSource):
-            sources[source.name] = Device(
-                source.device,
-                channels=source.channels,
-                device_rate=source.device_rate,
-                sample_format=source.sample_format,
-                capacity_seconds=source.buffer_seconds,
-                stall_seconds=source.stall_seconds,
-            )
-            continue
-        pacing = REALTIME if source.realtime else FAST
-        if isinstance(source, FileSource):
-            sources[source.name] = File(source.path, pacing=pacing, loop=source.loop)
-            continue
-        profile = section_profile(source.machine_type, source.section, source.domain)
-        faults = tuple(Fault(f.kind, f.start_s, f.end_s, f.strength) for f in source.faults)
-        synths = [
-            MachineSynth(profile, seed=source.seed + channel, faults=faults)
-            for channel in range(source.channels)
-        ]
-        sources[source.name] = Synthetic(synths, pacing=pacing, seconds=source.duration_seconds)
-    return sources
 
 
 class Daemon:
@@ -195,11 +105,15 @@ class _Loop:
         self.publisher = Publisher(
             self.config.mqtt, self.config.device_id, self.outbox, password=daemon.password
         )
+        self._started = time.monotonic()
 
     def run(self) -> int:
-        self._start()
         try:
+            self._start()
             self._score_until_stopped()
+        except UserError:
+            self._release()  # the CLI prints the message; no traceback for the user's error
+            raise
         except BaseException:
             log.exception("stopping on an unexpected error (no 'stopped': the will says offline)")
             self._release()
@@ -211,24 +125,22 @@ class _Loop:
         config = self.config
         self._setup_stats()
         if config.metrics.prometheus_port is not None:
-            start_prometheus(
-                self.stats, config.metrics.prometheus_port, config.metrics.prometheus_address
-            )
+            self._start_prometheus()
         started = time.monotonic()
         self.engine.warm_up(batch_size=len(self.machines))
+        fallback = self.stats.engine_fallback_reason
         log.info(
             "engine %s warmed up in %.2f s%s",
             self.engine.name,
             time.monotonic() - started,
-            f" (fallback: {self.engine.fallback_reason})"
-            if self.stats.engine_fallback_reason
-            else "",
+            f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
         self.publisher.start()
         for name in self.machines:
             self.publisher.set_state(name, UNKNOWN)
         for source in self.sources.values():
             source.start()
+        self._started = time.monotonic()
         self.daemon.notifier.ready(status=f"scoring {len(self.machines)} machine(s)")
         log.info(
             "scoring %s every %g s; device %s",
@@ -287,8 +199,10 @@ class _Loop:
             batch = self.windower.next_batch(timeout=BATCH_TIMEOUT_SECONDS)
             if batch is not None:
                 self._score(batch)
+            healths = {name: source.health() for name, source in self.sources.items()}
+            self._mark_silent_sources(set(batch.names) if batch is not None else set(), healths)
+            if batch is not None or self._waiting_for_audio(healths):
                 self.daemon.notifier.watchdog()
-            self._mark_silent_sources(set(batch.names) if batch is not None else set())
             if time.monotonic() >= next_stats:
                 next_stats += self.config.metrics.stats_interval_seconds
                 self.publisher.publish_stats(self.stats.snapshot())
@@ -315,9 +229,18 @@ class _Loop:
             started_event = any(e.type == "start" for e in events)
             self.stats.record_window(name, score > machine.decider.threshold, started_event, state)
 
-    def _mark_silent_sources(self, scored: set[str]) -> None:
+    def _waiting_for_audio(self, healths: dict[str, Any]) -> bool:
+        """No window, for a known reason: the first window is still filling, or a source
+        is down (its machines are `unknown`, the capture reopens it). The main loop is
+        alive then, so systemd's watchdog is fed; it is not when audio "flows" but no
+        window comes, which is a hang a restart may cure."""
+        filling = self.windower.stats.batches == 0 and time.monotonic() - self._started < (
+            self.info.window_samples / self.info.sample_rate + 2 * self.config.audio.hop_seconds
+        )
+        return filling or any(not health.ok for health in healths.values())
+
+    def _mark_silent_sources(self, scored: set[str], health: dict[str, Any]) -> None:
         """Machines whose source stopped delivering (reopening, failed) become unknown."""
-        health = {name: source.health() for name, source in self.sources.items()}
         for machine in self.machines.values():
             source_health = health[machine.source]
             if machine.name in scored or source_health.ok or source_health.state == "starting":

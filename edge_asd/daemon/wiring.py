@@ -1,0 +1,106 @@
+"""What the daemon is made of, built from its config: machines (calibration, scorer,
+decider) and capture sources. Every problem a user can fix is a UserError naming the file
+or key, raised before any audio flows.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from edge_asd.config.schema import Config, DeviceSource, FileSource, MachineConfig
+from edge_asd.decider import Decider
+from edge_asd.errors import ConfigError
+from edge_asd.model_file import ModelInfo
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class MachineRuntime:
+    """A machine as the loop uses it: where its audio is, how it is scored and decided."""
+
+    name: str
+    source: str
+    calibration: Any  # edge_asd.calibration.file.Calibration
+    scorer: Any  # edge_asd.scoring.scorer.Scorer
+    decider: Decider
+
+
+def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
+    """Calibrations, scorers and deciders of every machine; UserError when one is unusable."""
+    from edge_asd.calibration.file import load_calibration
+    from edge_asd.scoring.scorer import scorer_from_calibration
+
+    machines = []
+    for index, machine in enumerate(config.machines):
+        calibration = load_calibration(machine.calibration, info)
+        where = f"machines[{index}] ({machine.name})"
+        if machine.label is not None and machine.label != calibration.label:
+            raise ConfigError(
+                f"{where}.label: {machine.label!r}, but {machine.calibration} was made for "
+                f"label {calibration.label!r}; calibrate again or drop the label"
+            )
+        if calibration.machine != machine.name:
+            log.warning("%s: uses the calibration of %r", where, calibration.machine)
+        if not math.isclose(calibration.hop_seconds, config.audio.hop_seconds):
+            log.warning(
+                "%s: calibrated with a hop of %g s, run with %g s: the expected alarm rate "
+                "no longer holds",
+                where,
+                calibration.hop_seconds,
+                config.audio.hop_seconds,
+            )
+        scorer = scorer_from_calibration(calibration, info.labels, str(machine.calibration))
+        decider = make_decider(machine, calibration, where)
+        machines.append(MachineRuntime(machine.name, machine.source, calibration, scorer, decider))
+    return machines
+
+
+def make_decider(machine: MachineConfig, calibration: Any, where: str) -> Decider:
+    """The decider with the calibration's k, n and m_close unless the config overrides them."""
+    override = machine.decision
+    k = override.k or calibration.k
+    n = override.n or calibration.n
+    m_close = override.m_close or calibration.m_close
+    rms_gate = None if machine.rms_gate_dbfs is None else 10 ** (machine.rms_gate_dbfs / 20)
+    try:
+        return Decider(calibration.threshold, k, n, m_close, rms_gate=rms_gate)
+    except ValueError as exc:
+        raise ConfigError(f"{where}.decision: k={k}, n={n}, m_close={m_close}: {exc}") from None
+
+
+def open_sources(config: Config) -> dict[str, Any]:
+    """The capture sources of the config, by name (not started); raises UserError."""
+    from edge_asd.capture import FAST, REALTIME
+    from edge_asd.capture import DeviceSource as Device
+    from edge_asd.capture import FileSource as File
+    from edge_asd.capture import SyntheticSource as Synthetic
+    from edge_asd.synth import Fault, MachineSynth, section_profile
+
+    sources = {}
+    for source in config.audio.sources:
+        if isinstance(source, DeviceSource):
+            sources[source.name] = Device(
+                source.device,
+                channels=source.channels,
+                device_rate=source.device_rate,
+                sample_format=source.sample_format,
+                capacity_seconds=source.buffer_seconds,
+                stall_seconds=source.stall_seconds,
+            )
+            continue
+        pacing = REALTIME if source.realtime else FAST
+        if isinstance(source, FileSource):
+            sources[source.name] = File(source.path, pacing=pacing, loop=source.loop)
+            continue
+        profile = section_profile(source.machine_type, source.section, source.domain)
+        faults = tuple(Fault(f.kind, f.start_s, f.end_s, f.strength) for f in source.faults)
+        synths = [
+            MachineSynth(profile, seed=source.seed + channel, faults=faults)
+            for channel in range(source.channels)
+        ]
+        sources[source.name] = Synthetic(synths, pacing=pacing, seconds=source.duration_seconds)
+    return sources

@@ -1,0 +1,126 @@
+"""`fit`, `export` and `evaluate` end to end on small generated trees (2 s windows)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edge_asd.audio import SAMPLE_RATE
+from edge_asd.errors import EXIT_INPUT, UserError
+from edge_asd.model_file import load_model_info
+from edge_asd.synth import write_dcase_tree
+from train.checkpoint import load
+from train.cli import main
+from train.config import TrainConfig
+from train.fit import fit
+from train.model import ModelConfig
+
+WINDOW_SAMPLES = 2 * SAMPLE_RATE
+
+
+def small_config(**overrides) -> TrainConfig:
+    settings = {"epochs": 1, "batch_size": 4, **overrides}
+    return TrainConfig(model=ModelConfig(window_samples=WINDOW_SAMPLES), **settings)
+
+
+@pytest.fixture(scope="module")
+def small_tree(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("dcase")
+    write_dcase_tree(
+        root, ("fan", "pump"), (0, 1), train_per_section=2, test_per_domain=1, seconds=2.0
+    )
+    return root
+
+
+def test_fit_checkpoints_every_epoch_and_resume_goes_on(small_tree, tmp_path):
+    run = tmp_path / "run"
+    (first,) = fit(small_tree, run, small_config(), ["fan"], progress=False)
+    assert load(run / "checkpoint.pt").epoch == 1
+    assert load_model_info(first.model_dir).labels == ("fan/section_00", "fan/section_01")
+    with pytest.raises(UserError, match="already holds a checkpoint"):
+        fit(small_tree, run, small_config(), ["fan"], progress=False)
+    (second,) = fit(small_tree, run, small_config(epochs=2), ["fan"], resume=True, progress=False)
+    assert second.epochs == 2 and load(run / "checkpoint.pt").epoch == 2
+    log_lines = (run / "train_log.csv").read_text().splitlines()
+    assert [line.split(",")[0] for line in log_lines] == ["epoch", "1", "2"]
+    assert load_model_info(second.model_dir).trained_on["epochs"] == 2
+
+
+def test_resume_refuses_a_run_trained_on_other_labels(small_tree, tmp_path):
+    run = tmp_path / "run"
+    fit(small_tree, run, small_config(), ["fan"], progress=False)
+    with pytest.raises(UserError, match="other labels"):
+        fit(small_tree, run, small_config(epochs=2), ["pump"], resume=True, progress=False)
+
+
+def test_section_scheme_trains_one_model_per_machine_type(small_tree, tmp_path):
+    results = fit(small_tree, tmp_path / "run", small_config(), progress=False)
+    assert [r.run_dir.name for r in results] == ["fan", "pump"]
+    pump = load_model_info(tmp_path / "run" / "pump" / "model")
+    assert pump.labels == ("pump/section_00", "pump/section_01")
+
+
+def test_type_section_scheme_trains_one_model_across_types(small_tree, tmp_path):
+    (result,) = fit(
+        small_tree, tmp_path / "run", small_config(labels="type_section"), progress=False
+    )
+    labels = load_model_info(result.model_dir).labels
+    assert labels == ("fan/section_00", "fan/section_01", "pump/section_00", "pump/section_01")
+
+
+def test_validation_loss_selection_exports_the_best_heldout_epoch(small_tree, tmp_path):
+    config = small_config(epochs=2, validation_fraction=0.5, select="validation_loss")
+    (result,) = fit(small_tree, tmp_path / "run", config, ["fan"], progress=False)
+    best = load(tmp_path / "run" / "best.pt")
+    trained_on = load_model_info(result.model_dir).trained_on
+    assert trained_on["exported_epoch"] == best.best_epoch
+    assert trained_on["selection"] == "validation_loss"
+    heldout = [line.split(",")[2] for line in (tmp_path / "run" / "train_log.csv").open()][1:]
+    assert all(value != "" for value in heldout)
+
+
+def test_command_line_fits_evaluates_and_exports(small_tree, tmp_path, capsys):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(
+        yaml.safe_dump({"model": {"window_samples": WINDOW_SAMPLES}, "epochs": 1, "batch_size": 4})
+    )
+    run = tmp_path / "run"
+    args = ["--data", str(small_tree), "--machine-type", "fan", "--config", str(recipe)]
+    assert main(["fit", *args, "--out", str(run), "-q"]) == 0
+    for scorer in ("section", "knn"):
+        assert (
+            main(["evaluate", "--data", str(small_tree), "--run", str(run), "--scorer", scorer])
+            == 0
+        )
+        out = run / f"eval_{scorer}"
+        summary = json.loads((out / "summary.json").read_text())
+        sections = summary["machine_types"]["fan"]["sections"]
+        assert set(sections) == {"00", "01"}
+        assert set(sections["00"]) == {"auc_source", "auc_target", "pauc"}
+        assert 0.0 <= summary["official_score"] <= 1.0
+        scores = (out / "anomaly_score_fan_section_00_test.csv").read_text().splitlines()
+        assert len(scores) == 4 and scores[0].startswith("section_00_")
+        decisions = (out / "decision_result_fan_section_00_test.csv").read_text().splitlines()
+        assert {line.rsplit(",", 1)[1] for line in decisions} <= {"0", "1"}
+        assert (out / "roc.png").stat().st_size > 0
+    assert "official score" in capsys.readouterr().out
+    before = load_model_info(run / "model").onnx_sha256
+    assert main(["export", "--run", str(run)]) == 0
+    assert load_model_info(run / "model").onnx_sha256 == before  # same weights, same graph
+
+
+def test_command_line_says_what_is_wrong_and_exits_non_zero(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code = main(["fit", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "r")])
+    assert code == EXIT_INPUT
+    assert "no <machine_type>/train" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("epochs: 3\nlearning_rat: 0.1\n")
+    code = main(
+        ["fit", "--data", str(tmp_path), "--out", str(tmp_path / "r"), "--config", str(bad)]
+    )
+    assert code == 2
+    assert "bad.yaml: unknown keys ['learning_rat']" in capsys.readouterr().err

@@ -139,15 +139,15 @@ def score_flights(
 
 
 def print_table(results: list[FlightResult], threshold: float) -> None:
-    print(f"threshold {threshold:.4f}")
+    print(f"threshold {threshold:.4g}")
     print(f"{'flight':<24} {'broken':>6} {'s':>5} {'windows':>7} {'above':>5} "
-          f"{'max':>7} {'events':>6} {'first':>6}  verdict")  # fmt: skip
+          f"{'max':>9} {'events':>6} {'first':>6}  verdict")  # fmt: skip
     for r in results:
         first = "-" if r.first_event_at_s is None else f"{r.first_event_at_s:.0f}"
         verdict = "ok" if r.correct else "WRONG"
         print(
             f"{r.flight:<24} {r.broken:>6} {r.seconds:>5.0f} {r.windows:>7} "
-            f"{r.windows_above:>5} {r.max_score:>7.4f} {r.events:>6} {first:>6}  {verdict}"
+            f"{r.windows_above:>5} {r.max_score:>9.4g} {r.events:>6} {first:>6}  {verdict}"
         )
 
 

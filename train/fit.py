@@ -188,6 +188,13 @@ class Trainer:
             sampler = torch.utils.data.DistributedSampler(dataset, shuffle=shuffle, seed=c.seed)
             sampler.set_epoch(epoch)
         generator = torch.Generator().manual_seed(c.seed * 100003 + epoch)
+        per_process = len(sampler) if sampler is not None else len(dataset)
+        # batch norm cannot train on a batch of one: drop such a last batch
+        drop_last = shuffle and per_process % c.batch_size == 1 and per_process > 1
+        if shuffle and per_process < 2:
+            raise UserError(
+                f"{per_process} training window per process: batch norm needs at least 2"
+            )
         return torch.utils.data.DataLoader(
             dataset,
             batch_size=c.batch_size,
@@ -195,7 +202,7 @@ class Trainer:
             sampler=sampler,
             num_workers=c.workers,
             generator=generator,
-            drop_last=False,
+            drop_last=drop_last,
         )
 
     def targets(self, labels: torch.Tensor) -> torch.Tensor:

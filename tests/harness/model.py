@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 
 EXPORTED_LABELS = ("fan/section_00", "fan/section_01", "fan/section_02")
+TRAINED_MACHINE_TYPES = ("fan",)
+TRAINED_SECTIONS = (0, 1, 2)
 
 
 @pytest.fixture(scope="session")
@@ -20,3 +22,20 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from train.synthetic import export_random_model
 
     return export_random_model(tmp_path_factory.mktemp("exported_model"), EXPORTED_LABELS)
+
+
+@pytest.fixture(scope="session")
+def trained_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A model directory trained briefly on generated machine sound (edge_asd.synth).
+
+    Labels fan/section_00..02, 10 s windows; the generated DCASE tree it was trained on
+    (train/ normals, test/ normals and faults) is `trained_model.parent.parent / "data"`.
+    Faults injected by edge_asd.synth score above normal windows of the same machine
+    (checked in tests/unit/train/test_synthetic.py). About a minute on two CPU cores.
+    """
+    pytest.importorskip("torch", reason="the model fixtures need the `train` extra (torch)")
+    from train.synthetic import train_on_synthetic
+
+    work = tmp_path_factory.mktemp("trained_model")
+    result = train_on_synthetic(work, TRAINED_MACHINE_TYPES, TRAINED_SECTIONS)
+    return result.model_dir

@@ -1,0 +1,51 @@
+"""Building the daemon's parts from the config: deciders from calibration plus overrides."""
+
+from __future__ import annotations
+
+import pytest
+
+from edge_asd.calibration.file import Calibration
+from edge_asd.config.schema import DecisionConfig, MachineConfig
+from edge_asd.daemon.wiring import make_decider
+from edge_asd.errors import ConfigError
+
+
+def calibration(**changes) -> Calibration:
+    fields = dict(
+        machine="pump-1", label="fan/section_00", scorer="knn", threshold=0.5, k=3, n=5,
+        m_close=4, hop_seconds=1.0, model_sha256="0" * 64, method="quantile",
+        method_params={}, n_windows=100, n_recordings=2, audio_seconds=110.0,
+        expected_false_alarms_per_day=1.0,
+    )  # fmt: skip
+    return Calibration(**{**fields, **changes})
+
+
+def machine(**changes) -> MachineConfig:
+    fields = dict(
+        name="pump-1", source="mic", channel=0, calibration="cal.yaml", label=None,
+        decision=DecisionConfig(), rms_gate_dbfs=None,
+    )  # fmt: skip
+    return MachineConfig.model_construct(**{**fields, **changes})
+
+
+def test_the_decider_takes_the_calibrations_threshold_and_k_of_n():
+    decider = make_decider(machine(), calibration(), "machines[0]")
+    assert (decider.threshold, decider.k, decider.n, decider.m_close) == (0.5, 3, 5, 4)
+    assert decider.rms_gate is None
+
+
+def test_the_config_overrides_k_of_n_where_it_says_so():
+    decider = make_decider(machine(decision=DecisionConfig(k=1, m_close=2)), calibration(), "m")
+    assert (decider.k, decider.n, decider.m_close) == (1, 5, 2)
+
+
+def test_an_override_that_breaks_k_of_n_names_the_machine():
+    with pytest.raises(ConfigError, match=r"machines\[0\]\.decision: k=6, n=5") as caught:
+        make_decider(machine(decision=DecisionConfig(k=6)), calibration(), "machines[0]")
+    assert caught.value.exit_code == 2
+
+
+def test_the_rms_gate_in_dbfs_becomes_full_scale_rms():
+    decider = make_decider(machine(rms_gate_dbfs=-20.0), calibration(), "m")
+    assert decider.rms_gate == pytest.approx(0.1)
+    assert decider.feed(9.0, 0.0, rms=0.05) == [] and decider.state == "unknown"

@@ -123,15 +123,26 @@ def make_section_scorer(
 
 
 def decision_threshold(train_scores: np.ndarray) -> float:
-    """The DCASE baseline's rule: a gamma fit to normal train scores, its 0.9 quantile."""
-    from edge_asd.calibration.threshold import fit_gamma
+    """The DCASE baseline's rule: a gamma fit to normal train scores, its 0.9 quantile.
+
+    The empirical quantile when the scores do not vary or the fit fails.
+    """
+    import warnings
+
+    from scipy import stats
 
     if len(train_scores) == 0:
         return float("inf")
-    fit = fit_gamma(train_scores, n_independent=len(train_scores))
-    if fit is None:
-        return float(np.quantile(train_scores, DECISION_QUANTILE))
-    return fit.ppf(DECISION_QUANTILE)
+    empirical = float(np.quantile(train_scores, DECISION_QUANTILE))
+    if len(train_scores) < 3 or not np.ptp(train_scores) > 0:
+        return empirical
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # the fit's optimiser warns on odd data
+        try:
+            threshold = float(stats.gamma.ppf(DECISION_QUANTILE, *stats.gamma.fit(train_scores)))
+        except (ValueError, RuntimeError, FloatingPointError):
+            return empirical
+    return threshold if np.isfinite(threshold) else empirical
 
 
 def evaluate_type(

@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SECONDS_PER_DAY = 86400.0
-MIN_LAG_PAIRS = 20  # fewer score pairs at a lag than this and the correlation is not estimated
+MIN_LAG_PAIRS = 100  # fewer score pairs at a lag than this: too few to call scores independent
 
 
 def onset_probability(p: float, k: int, n: int) -> float:

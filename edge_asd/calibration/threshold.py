@@ -12,10 +12,11 @@ Two targets:
   says how much is needed.
 
 The fit is judged by the Kolmogorov-Smirnov statistic D against a limit: the 1% critical
-value 1.63 / sqrt(independent windows), but never below KS_FLOOR (with many windows, any
-real score distribution differs measurably from a gamma, and a D of a few hundredths does
-not matter for a threshold). The independent windows, not all windows, set the limit,
-since overlapping windows are correlated.
+value 1.63 / sqrt(windows), but never below KS_FLOOR (with many windows, any real score
+distribution differs measurably from a gamma, and a D of a few hundredths does not matter
+for a threshold). All windows, not the independent ones, set the limit: correlated
+windows make D noisier than the test assumes, so this is stricter than a true 1% test,
+which is the safe side when a poor fit would be extrapolated.
 """
 
 from __future__ import annotations
@@ -83,12 +84,12 @@ class GammaFit:
         }
 
 
-def ks_limit(n_independent: float) -> float:
-    """The KS statistic above which a fit counts as poor, for `n_independent` windows."""
-    return max(KS_FLOOR, KS_COEFFICIENT / math.sqrt(max(n_independent, 1.0)))
+def ks_limit(n_windows: float) -> float:
+    """The KS statistic above which a fit of `n_windows` scores counts as poor."""
+    return max(KS_FLOOR, KS_COEFFICIENT / math.sqrt(max(n_windows, 1.0)))
 
 
-def fit_gamma(scores: np.ndarray, n_independent: float) -> GammaFit | None:
+def fit_gamma(scores: np.ndarray) -> GammaFit | None:
     """The better (by KS) of a free-location and a zero-location gamma fit, or None.
 
     None when the scores do not vary or no fit converges to finite parameters.
@@ -116,7 +117,7 @@ def fit_gamma(scores: np.ndarray, n_independent: float) -> GammaFit | None:
     if not fits:
         return None
     best = min(fits, key=lambda f: f.ks_statistic)
-    return GammaFit(best.shape, best.loc, best.scale, best.ks_statistic, ks_limit(n_independent))
+    return GammaFit(best.shape, best.loc, best.scale, best.ks_statistic, ks_limit(len(scores)))
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,7 @@ def choose_threshold(
     tau = correlation_windows(runs, overlap_windows)
     model = AlarmModel(hop_seconds, k, n, block_windows=math.ceil(tau - 1e-9))
     n_independent = len(scores) / model.block_windows
-    fit = fit_gamma(scores, n_independent)
+    fit = fit_gamma(scores)
     common = {
         "correlation_windows": round(tau, 3),
         "block_windows": model.block_windows,
@@ -265,18 +266,17 @@ def _not_enough_message(
     needed_windows = math.ceil(needed_independent * model.block_windows)
     have_windows = round(n_independent * model.block_windows)
     needed_s = (needed_windows - 1) * model.hop_seconds + window_seconds
-    have_s = max(0, have_windows - 1) * model.hop_seconds + window_seconds
     tail = (
         "the fitted gamma tail"
         if fit is not None and fit.good
         else "the empirical tail (the gamma fit is poor)"
     )
     return (
-        f"{per_day:g} false alarms a day with {model.describe()} needs a per-window "
+        f"{per_day:g} false alarm(s) a day with {model.describe()} needs a per-window "
         f"exceedance of {p:.2g}; to set that from {tail}, about {_duration(needed_s)} of "
-        f"normal sound is needed ({needed_windows} windows), but about {_duration(have_s)} "
-        f"({have_windows} windows) were given. Record longer, add recordings, ask for more "
-        "false alarms a day, or use --quantile."
+        f"normal sound is needed ({needed_windows} windows), but only {have_windows} windows "
+        "were given. Record longer, add recordings, ask for more false alarms a day, or use "
+        "--quantile."
     )
 
 

@@ -187,3 +187,59 @@ def test_a_silent_microphone_is_refused_before_anything_is_written(
     assert calibrate(exported_model, out, "--record", "20", "--device", mic.name) == 3
     assert "recorded sound from edgeasd_mic" in capsys.readouterr().err
     assert list(tmp_path.glob("fan1.*")) == []
+
+
+def stream_file(path: Path, seconds: float, seed: int, faults=()) -> Path:
+    synth = MachineSynth(section_profile("fan", 0), seed=seed, faults=tuple(faults))
+    write_wav(path, synth.render(round(seconds * 16000)))
+    return path
+
+
+@pytest.mark.parametrize("scorer", ["knn", "section"])
+def test_a_calibrated_machine_alarms_on_a_fault_and_not_on_normal_sound(
+    trained_model, tmp_path, capsys, scorer
+):
+    from edge_asd.synth import Fault
+
+    (tmp_path / "normal").mkdir()
+    for i in range(3):
+        stream_file(tmp_path / "normal" / f"run_{i}.wav", 40.0, seed=100 + i)
+    out = tmp_path / f"{scorer}.yaml"
+    assert (
+        calibrate(
+            trained_model,
+            out,
+            "--input",
+            str(tmp_path / "normal"),
+            "--scorer",
+            scorer,
+            "--label",
+            "fan/section_00",
+            "--quantile",
+            "0.99",
+        )
+        == 0
+    )
+    quiet = stream_file(tmp_path / "quiet.wav", 30.0, seed=200)
+    faulty = stream_file(tmp_path / "faulty.wav", 30.0, seed=201, faults=[Fault("tone", 0.0, 31.0)])
+    capsys.readouterr()
+    assert (
+        main(
+            [
+                "score",
+                "--model",
+                str(trained_model),
+                "--calibration",
+                str(out),
+                "--json",
+                str(quiet),
+                str(faulty),
+            ]
+        )
+        == 0
+    )
+    lines = capsys.readouterr().out.strip().splitlines()
+    results = {Path(r["file"]).name: r for r in map(json.loads, lines)}
+    assert results["faulty.wav"]["anomalous"] is True
+    assert results["quiet.wav"]["anomalous"] is False
+    assert results["faulty.wav"]["windows_above"] > results["quiet.wav"]["windows_above"]

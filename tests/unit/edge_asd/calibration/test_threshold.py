@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import re
 
 import numpy as np
 import pytest
 from scipy import stats
 
+from edge_asd.calibration.false_alarms import correlation_windows
 from edge_asd.calibration.threshold import NotEnoughAudio, choose_threshold, fit_gamma
 from edge_asd.errors import UserError
 
@@ -55,14 +57,14 @@ def test_bimodal_scores_fall_back_to_the_empirical_quantile():
 
 
 def test_constant_scores_cannot_be_fitted_and_use_the_empirical_quantile():
-    assert fit_gamma(np.full(50, 0.3), 50) is None
+    assert fit_gamma(np.full(50, 0.3)) is None
     choice = choose([np.full(50, 0.3)], quantile=0.9)
     assert choice.method == "empirical_quantile"
     assert choice.threshold == pytest.approx(0.3)
 
 
 def test_the_fit_reports_its_ks_statistic_against_a_limit():
-    fit = fit_gamma(np.concatenate(gamma_runs(1, 2000)), n_independent=2000)
+    fit = fit_gamma(np.concatenate(gamma_runs(1, 2000)))
     assert fit is not None
     assert 0 <= fit.ks_statistic < fit.ks_limit
     assert fit.ks_limit == pytest.approx(0.05)  # the floor, at 2000 windows
@@ -93,19 +95,36 @@ def test_correlated_scores_need_a_higher_threshold_for_the_same_rate():
     assert held.threshold > free.threshold
 
 
+def needed_seconds(message: str) -> float:
+    needed = re.search(r"about (\d+(?:\.\d+)?) (s|min|h) of normal sound is needed", message)
+    assert needed is not None, message
+    return float(needed.group(1)) * {"s": 1, "min": 60, "h": 3600}[needed.group(2)]
+
+
 def test_too_little_audio_for_the_rate_says_how_much_is_needed():
-    # two minutes of overlapping windows: each value held for 10 windows, as overlap does
-    runs = [np.repeat(gamma_runs(1, 12)[0], 10)]
+    # two minutes of windows correlated as 90% overlap makes them: a moving sum of 10
+    # gamma(3) draws is gamma(30) at every window, and shares 9 draws with its neighbour
+    draws = np.random.default_rng(7).gamma(3.0, 0.01, 129)
+    runs = [np.convolve(draws, np.ones(10), "valid")]
+    block = math.ceil(correlation_windows(runs, 10))
+    assert block >= 8
     with pytest.raises(NotEnoughAudio) as caught:
         choose(runs, false_alarms_per_day=1.0)
     message = str(caught.value)
-    assert "needed" in message and "--quantile" in message
-    needed = re.search(r"about (\d+(?:\.\d+)?) (s|min|h) of normal sound is needed", message)
-    assert needed is not None
-    factor = {"s": 1, "min": 60, "h": 3600}[needed.group(2)]
-    # 1 a day at 3-of-5 with 10-window blocks: p = 1/8640, a fitted tail is trusted 100x
-    # beyond the data, so 86.4 independent blocks = 864 windows, about 14.5 min
-    assert float(needed.group(1)) * factor == pytest.approx(873, abs=31)
+    assert "the fitted gamma tail" in message and "--quantile" in message
+    # 1 a day at 3-of-5 with b-window blocks: p = b / 86400 (any exceeding block alarms);
+    # a fitted tail is trusted 100x beyond the data: 864 / b blocks = 864 windows, ~14.5 min
+    assert "only 120 windows" in message
+    assert needed_seconds(message) == pytest.approx(873, abs=31)
+
+
+def test_a_poor_fit_is_not_extrapolated_so_a_day_of_audio_is_needed():
+    # twelve values, each held for ten windows: a step function no gamma fits
+    runs = [np.repeat(gamma_runs(1, 12)[0], 10)]
+    with pytest.raises(NotEnoughAudio) as caught:
+        choose(runs, false_alarms_per_day=1.0)
+    assert "the empirical tail (the gamma fit is poor)" in str(caught.value)
+    assert needed_seconds(str(caught.value)) == pytest.approx(86400, rel=0.01)
 
 
 def test_too_little_audio_with_a_quantile_is_only_a_warning():

@@ -42,7 +42,15 @@ def register_fit(subparsers) -> None:
     p.add_argument("--labels", choices=("section", "type_section", "section_attribute"))
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--learning-rate", type=float)
     p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--short-clips",
+        choices=("tile", "pad", "join"),
+        help="clips shorter than the window: repeat, pad with silence, or join "
+        "a recording's clips (with --join-key)",
+    )
+    p.add_argument("--join-key", help="attribute naming a recording, e.g. rec or flight")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--resume", action="store_true", help="go on from RUN/checkpoint.pt")
     add_common(p)
@@ -54,7 +62,13 @@ def run_fit(args: argparse.Namespace) -> int:
     from train.fit import fit
 
     config = load_config(args.config).with_overrides(
-        labels=args.labels, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed
+        labels=args.labels,
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        seed=args.seed,
+        short_clips=args.short_clips,
+        join_key=args.join_key,
     )
     results = fit(
         args.data,

@@ -87,8 +87,14 @@ class TrainConfig:
         return cls(model=model, **data)
 
     def with_overrides(self, **overrides: Any) -> TrainConfig:
-        """A copy with the non-None overrides applied (command-line options)."""
-        return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        """A copy with the non-None overrides applied (command-line options).
+
+        Raises ConfigError (exit 2) when the result is not a valid config.
+        """
+        try:
+            return replace(self, **{k: v for k, v in overrides.items() if v is not None})
+        except ValueError as exc:
+            raise ConfigError(f"command line: {exc}") from None
 
 
 def load_config(path: str | os.PathLike | None) -> TrainConfig:

@@ -224,7 +224,8 @@ class _Loop:
             state = machine.decider.state
             self.publisher.set_state(name, state)
             if self.config.mqtt.publish_scores:
-                payload = score_payload(timestamp, score, machine.decider.threshold)
+                stream_seconds = batch.end_frames[row] / self.info.sample_rate
+                payload = score_payload(timestamp, score, machine.decider.threshold, stream_seconds)
                 self.publisher.publish_score(name, payload)
             started_event = any(e.type == "start" for e in events)
             self.stats.record_window(name, score > machine.decider.threshold, started_event, state)

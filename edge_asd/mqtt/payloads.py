@@ -5,7 +5,7 @@ Topics live under `{topic_prefix}/{device_id}` (see DESIGN.md's MQTT contract):
     available          online / stopped / offline (last will)   retained, QoS 1
     {machine}/state    normal / anomaly / unknown                retained, QoS 1
     {machine}/event    event JSON (EVENT_FIELDS)                 QoS 1, via the outbox
-    {machine}/score    {"ts", "score", "threshold"}              QoS 0, when enabled
+    {machine}/score    {"ts", "score", "threshold", "stream_seconds"}  QoS 0, when enabled
     stats              stats JSON                                QoS 0
 
 Times are ISO 8601 UTC strings with milliseconds (`2025-01-31T12:00:00.000Z`). An
@@ -115,9 +115,21 @@ def event_payload(
     }
 
 
-def score_payload(unix_seconds: float, score: float, threshold: float) -> dict[str, Any]:
-    """The `{machine}/score` JSON object."""
-    return {"ts": iso_utc(unix_seconds), "score": float(score), "threshold": float(threshold)}
+def score_payload(
+    unix_seconds: float, score: float, threshold: float, stream_seconds: float
+) -> dict[str, Any]:
+    """The `{machine}/score` JSON object.
+
+    `stream_seconds` is where the window ends in its source's audio (seconds since the
+    source started): it places a score on a recording, which wall time cannot once a
+    source is replayed faster than real time.
+    """
+    return {
+        "ts": iso_utc(unix_seconds),
+        "score": float(score),
+        "threshold": float(threshold),
+        "stream_seconds": round(float(stream_seconds), 3),
+    }
 
 
 def encode(payload: dict[str, Any]) -> bytes:

@@ -71,8 +71,13 @@ def test_event_payload_carries_the_event_and_its_times_in_utc():
 
 
 def test_scores_that_are_not_finite_go_out_as_null_not_invalid_json():
-    raw = encode(score_payload(0.0, float("inf"), 1.5))
-    assert json.loads(raw) == {"ts": "1970-01-01T00:00:00.000Z", "score": None, "threshold": 1.5}
+    raw = encode(score_payload(0.0, float("inf"), 1.5, 12.0))
+    assert json.loads(raw) == {
+        "ts": "1970-01-01T00:00:00.000Z",
+        "score": None,
+        "threshold": 1.5,
+        "stream_seconds": 12.0,
+    }
 
 
 def test_topics_follow_the_contract():

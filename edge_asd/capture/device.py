@@ -240,8 +240,10 @@ class DeviceSource(Source):
             )
             if problem is not None:
                 log.warning("%s: %s; reopening", self.device.name, problem)
-                self._close_stream(flush=False)
+                # Said before closing: closing a stream whose device hangs can block until
+                # the driver gives up, and the machines must be `unknown` meanwhile.
                 self._set_state(REOPENING, problem)
+                self._close_stream(flush=False)
                 self._next_open_at = now + self._backoff.next_delay()
             elif now - self._opened_at > HEALTHY_SECONDS:
                 self._backoff.reset()

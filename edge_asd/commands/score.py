@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,6 +34,8 @@ JSON_KEYS = (
     "anomalous",
 )
 DEFAULT_HOP_SECONDS = 1.0
+
+log = logging.getLogger(__name__)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -151,6 +155,28 @@ def load_mono(path: str, sample_rate: int, channel: int | None) -> np.ndarray:
     return np.ascontiguousarray(audio.samples[:, channel])
 
 
+def doubtful_input(path: str, samples: np.ndarray, sample_rate: int) -> list[str]:
+    """Why a readable file's scores may mislead: recorded below the model's rate (the
+    upsampled band is empty), silent or clipped. Such files are scored, with a warning;
+    `edge-asd calibrate` refuses them (a threshold must not be fitted on them)."""
+    import soundfile
+
+    from edge_asd.calibration.inputs import level_problem
+
+    warnings = []
+    native_rate = soundfile.info(path).samplerate
+    if native_rate < sample_rate:
+        warnings.append(
+            f"{path}: recorded at {native_rate} Hz, below the model's {sample_rate} Hz: "
+            f"upsampled, with nothing above {native_rate // 2} Hz, so its scores are not "
+            "comparable with those of the machine's own recordings"
+        )
+    level = level_problem(Path(path), samples)
+    if level is not None:
+        warnings.append(f"{level}; scored anyway, but its scores are doubtful")
+    return warnings
+
+
 def score_file(
     engine,
     scorer,
@@ -165,6 +191,8 @@ def score_file(
 
     info = engine.info
     samples = load_mono(path, info.sample_rate, channel)
+    for warning in doubtful_input(path, samples, info.sample_rate):
+        log.warning("%s", warning)
     if len(samples) < info.window_samples:
         raise AudioFileError(
             f"{path}: {len(samples) / info.sample_rate:.2f} s is shorter than one window "

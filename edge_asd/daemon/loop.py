@@ -30,7 +30,7 @@ from edge_asd.engines.base import Engine, EngineOutput
 from edge_asd.errors import ConfigError, UserError
 from edge_asd.mqtt.clock import clock_synced
 from edge_asd.mqtt.outbox import Outbox
-from edge_asd.mqtt.payloads import encode, event_payload, score_payload
+from edge_asd.mqtt.payloads import MAX_EVENT_BYTES, encode, event_payload, score_payload
 from edge_asd.mqtt.publisher import Publisher
 from edge_asd.stats import Stats, start_prometheus
 from edge_asd.systemd_notify import Notifier
@@ -192,6 +192,22 @@ class _Loop:
         stats.add_source("outbox_write_failures", lambda: self.outbox.health().write_failures)
         stats.add_source("outbox_error", lambda: self.outbox.health().error)
         stats.add_source("mqtt_connected", lambda: self.publisher.connected)
+        stats.add_source("inputs", self._input_stats)
+
+    def _input_stats(self) -> dict[str, dict[str, Any]]:
+        """Each source's state and, once it failed, why: what `stats` says about the input."""
+        inputs = {}
+        for name, source in self.sources.items():
+            health = source.health()
+            since = health.seconds_since_audio
+            inputs[name] = {
+                "state": health.state,
+                "seconds_since_audio": None if since is None else round(since, 1),
+                "reopens": health.reopens,
+                "overflows": health.overflows,
+                "last_error": health.last_error,
+            }
+        return inputs
 
     def _score_until_stopped(self) -> None:
         next_stats = time.monotonic() + self.config.metrics.stats_interval_seconds
@@ -285,7 +301,7 @@ class _Loop:
             seq=seq,
             clock_synced=clock_synced(),
         )
-        return encode(payload)
+        return encode(payload, max_bytes=MAX_EVENT_BYTES)
 
     def _stop(self) -> None:
         self.daemon.notifier.stopping()

@@ -21,6 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+# Bounds on what a device sends, so that no value (a long error message, a corrupt
+# float) can make a message a broker or a consumer refuses: strings quoted in a payload
+# (a device's or a disk's error in `stats`) are cut to MAX_STRING_CHARS, an event (fixed
+# fields, names of at most 64 characters) stays under MAX_EVENT_BYTES, anything else
+# (`stats` of 64 machines and 16 inputs) under MAX_PAYLOAD_BYTES.
+MAX_STRING_CHARS = 512
+MAX_EVENT_BYTES = 1024
+MAX_PAYLOAD_BYTES = 65536
+
 AVAILABLE_ONLINE = "online"
 AVAILABLE_STOPPED = "stopped"
 AVAILABLE_OFFLINE = "offline"
@@ -98,14 +107,19 @@ def event_payload(
     seq: int,
     clock_synced: bool,
 ) -> dict[str, Any]:
-    """The `{machine}/event` JSON object, fields in EVENT_FIELDS order."""
+    """The `{machine}/event` JSON object, fields in EVENT_FIELDS order.
+
+    `ended_at` is never before `started_at`: when the clock was set back during the event
+    (NTP), the end is stamped at the start (`seq` orders events, `clock_synced` warns).
+    """
+    ended_at = None if event.ended_at is None else max(event.ended_at, event.started_at)
     return {
         "event_id": event.event_id,
         "type": event.type,
         "device_id": device_id,
         "machine": machine,
         "started_at": iso_utc(event.started_at),
-        "ended_at": None if event.ended_at is None else iso_utc(event.ended_at),
+        "ended_at": None if ended_at is None else iso_utc(ended_at),
         "score": float(event.score),
         "peak_score": float(event.peak_score),
         "threshold": float(event.threshold),
@@ -132,16 +146,26 @@ def score_payload(
     }
 
 
-def encode(payload: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON; a non-finite number becomes null (JSON has no NaN)."""
-    return json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False).encode()
+class PayloadTooLarge(ValueError):
+    """A payload over its bound; never sent (every field is bounded, so it is a bug)."""
 
 
-def _finite(value: Any) -> Any:
+def encode(payload: dict[str, Any], max_bytes: int = MAX_PAYLOAD_BYTES) -> bytes:
+    """Compact UTF-8 JSON; a non-finite number becomes null (JSON has no NaN) and a string
+    longer than MAX_STRING_CHARS is cut. Raises PayloadTooLarge past `max_bytes`."""
+    data = json.dumps(_bounded(payload), separators=(",", ":"), allow_nan=False).encode()
+    if len(data) > max_bytes:
+        raise PayloadTooLarge(f"a payload of {len(data)} bytes is over the {max_bytes} allowed")
+    return data
+
+
+def _bounded(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+        return value[: MAX_STRING_CHARS - 1] + "…"
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
+        return {key: _bounded(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(item) for item in value]
+        return [_bounded(item) for item in value]
     return value

@@ -34,6 +34,7 @@ from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
     AVAILABLE_ONLINE,
     AVAILABLE_STOPPED,
+    PayloadTooLarge,
     Topics,
     encode,
 )
@@ -191,9 +192,15 @@ class Publisher:
             self._client.publish(self.topics.score(machine), encode(payload), qos=0)
 
     def publish_stats(self, payload: dict[str, Any]) -> None:
-        """The stats at QoS 0; dropped while disconnected."""
-        if self.connected:
-            self._client.publish(self.topics.stats, encode(payload), qos=0)
+        """The stats at QoS 0; dropped while disconnected (or, a bug, when over the bound)."""
+        if not self.connected:
+            return
+        try:
+            data = encode(payload)
+        except PayloadTooLarge as exc:  # the stats are not worth stopping the daemon for
+            log.warning("MQTT: stats not sent: %s", exc)
+            return
+        self._client.publish(self.topics.stats, data, qos=0)
 
     # --- paho callbacks (paho's network thread) ---------------------------------------
 

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from edge_asd.errors import UserError
@@ -43,6 +42,8 @@ class Checkpoint:
 
 def save(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
     """Write atomically: a crash mid-write leaves the previous checkpoint intact."""
+    import torch  # here: evaluation reads this module's names without needing torch
+
     path = Path(path)
     tmp = path.with_suffix(".pt.tmp")
     torch.save(checkpoint.__dict__, tmp)
@@ -51,6 +52,8 @@ def save(checkpoint: Checkpoint, path: str | os.PathLike) -> None:
 
 def load(path: str | os.PathLike) -> Checkpoint:
     """Raises UserError naming the file when it is missing or not a checkpoint."""
+    import torch
+
     path = Path(path)
     if not path.is_file():
         raise UserError(f"{path}: no such checkpoint (did `edge-asd-train fit` run here?)")

@@ -118,15 +118,8 @@ def fit_one(
         started = time.monotonic()
         train_loss = trainer.train_epoch(train_set, epoch)
         held_loss = trainer.heldout_loss(held_set) if held_set else None
-        state.epoch = epoch + 1
-        state.model_state = copy.deepcopy(trainer.core.state_dict())
-        state.optimizer_state = optimizer.state_dict()
-        if held_loss is not None and (state.best_loss is None or held_loss < state.best_loss):
-            state.best_loss, state.best_epoch = held_loss, epoch + 1
-            if context.is_main:
-                ckpt.save(state, run_dir / ckpt.BEST)
+        end_epoch(state, trainer, run_dir, epoch + 1, train_loss, held_loss)
         if context.is_main:
-            ckpt.save(state, run_dir / ckpt.CHECKPOINT)
             ckpt.append_log(run_dir, epoch + 1, train_loss, held_loss, time.monotonic() - started)
     distributed.barrier(context)
     model_dir = run_dir / ckpt.MODEL_DIR
@@ -134,6 +127,27 @@ def fit_one(
         model_dir = export_run(run_dir)
     distributed.barrier(context)
     return FitResult(run_dir, model_dir, tuple(types), state.epoch, train_loss, held_loss)
+
+
+def end_epoch(
+    state: ckpt.Checkpoint,
+    trainer: Trainer,
+    run_dir: Path,
+    epochs_done: int,
+    train_loss: float,
+    held_loss: float | None,
+) -> None:
+    """Record the epoch in `state` and write the checkpoint (and best.pt) on rank 0."""
+    state.epoch = epochs_done
+    state.model_state = copy.deepcopy(trainer.core.state_dict())
+    state.optimizer_state = trainer.optimizer.state_dict()
+    main = trainer.context.is_main
+    if held_loss is not None and (state.best_loss is None or held_loss < state.best_loss):
+        state.best_loss, state.best_epoch = held_loss, epochs_done
+        if main:
+            ckpt.save(state, run_dir / ckpt.BEST)
+    if main:
+        ckpt.save(state, run_dir / ckpt.CHECKPOINT)
 
 
 def start_state(
@@ -165,7 +179,15 @@ def start_state(
 class Trainer:
     """One model's epochs: batches, MixUp, the ArcFace loss, the optimiser step."""
 
-    def __init__(self, model, optimizer, config, context, labels, progress) -> None:
+    def __init__(
+        self,
+        model: ASDModel,
+        optimizer: torch.optim.Optimizer,
+        config: TrainConfig,
+        context: distributed.Context,
+        labels: list[str],
+        progress: bool,
+    ) -> None:
         self.core = model
         self.model = model
         if context.distributed:
@@ -177,7 +199,9 @@ class Trainer:
         self.labels = labels
         self.progress = progress and context.is_main
 
-    def loader(self, recordings: list[Recording], epoch: int, shuffle: bool):
+    def loader(
+        self, recordings: list[Recording], epoch: int, shuffle: bool
+    ) -> torch.utils.data.DataLoader:
         c = self.config
         dataset = WindowDataset(
             recordings, self.labels, c.model.window_samples, c.short_clips, c.seed
@@ -246,11 +270,9 @@ class Trainer:
 
 def export_run(run_dir: str | Path) -> Path:
     """Export a run's selected weights to RUN/model/ (`edge-asd-train export`); returns it."""
-    from train.config import TrainConfig as Config
-
     run_dir = Path(run_dir)
     state = ckpt.load(run_dir / ckpt.CHECKPOINT)
-    config = Config.from_dict(state.config)
+    config = TrainConfig.from_dict(state.config)
     selected = state
     if config.select == "validation_loss" and (run_dir / ckpt.BEST).exists():
         selected = ckpt.load(run_dir / ckpt.BEST)

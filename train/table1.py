@@ -16,10 +16,6 @@ from pathlib import Path
 from typing import Any
 
 from edge_asd.errors import UserError
-from train.config import load_config
-from train.evaluate import evaluate_run
-from train.fit import fit
-from train.report import table, write_report
 
 RECIPES = ("mobilenetv2_logmel", "stgram_mobilenetv3", "stgram_mobilefacenet")
 RECIPE_DIR = Path(__file__).resolve().parents[1] / "configs" / "train"
@@ -36,7 +32,12 @@ def run_table1(
     device: str = "cpu",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Train and evaluate every recipe; returns {recipe: summary} and writes the files."""
+    """Train and evaluate every recipe; returns {"results": {recipe: summary}, "text"}."""
+    from train.config import load_config
+    from train.evaluate import evaluate_run
+    from train.fit import fit
+    from train.report import table, write_report
+
     out_dir = Path(out_dir)
     results: dict[str, Any] = {}
     texts = []

@@ -1,43 +1,38 @@
 """From the engine outputs of normal recordings to a `Calibration`: honest scores, threshold.
 
 No audio, no engine, no files here: the command (`edge_asd.commands.calibrate`) reads the
-recordings and runs the engine; this module turns per-recording outputs into scores (leave
-out for knn, see `honest`), chooses the threshold (`threshold`) and fills the calibration.
+recordings and runs the engine; this module fits each asked scorer on the per-recording
+outputs (`scorers`: honest leave-out scores for knn and twfr), fuses them when several are
+asked (each standardised on its honest scores, see edge_asd.scoring.fusion), chooses the
+threshold on the calibrated score (`threshold`) and fills the calibration.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from edge_asd.calibration.file import Calibration
-from edge_asd.calibration.honest import MAX_FOLDS, honest_knn_scores
+from edge_asd.calibration.scorers import Embedded, Fitted, fit_scorer
 from edge_asd.calibration.threshold import ThresholdChoice, choose_threshold
 from edge_asd.errors import UserError
 from edge_asd.labels import matching_indices
 from edge_asd.model_file import ModelInfo
+from edge_asd.scoring.fusion import COMBINERS, Standardiser, fit_standardisers, fuse_runs
+from edge_asd.scoring.scorer import scorer_names
 
-SCORERS = ("knn", "section")
+__all__ = ["Embedded", "Result", "Settings", "calibrate", "score_stats"]
+
 DEFAULT_CENTRES = 16
 DEFAULT_FALSE_ALARMS_PER_DAY = 1.0  # the daemon's default: DCASE's 0.9 alarms all day
 
 
 @dataclass(frozen=True)
-class Embedded:
-    """Engine outputs of one recording's windows, in order: embedding [W, D], logits [W, L]."""
-
-    name: str
-    embedding: np.ndarray
-    logits: np.ndarray
-    seconds: float
-
-
-@dataclass(frozen=True)
 class Settings:
     """What the user asked for: `quantile` or `false_alarms_per_day` (neither: the default
-    rate, DEFAULT_FALSE_ALARMS_PER_DAY)."""
+    rate, DEFAULT_FALSE_ALARMS_PER_DAY). `scorer` is one name or several joined by '+',
+    fused by `combiner` (see edge_asd.scoring.fusion)."""
 
     machine: str
     scorer: str = "knn"
@@ -51,15 +46,20 @@ class Settings:
     n_centres: int = DEFAULT_CENTRES
     seed: int = 0
     source: str = ""
+    combiner: str = "mean"
 
 
 @dataclass(frozen=True)
 class Result:
-    """The calibration, how its threshold was chosen, and the honest scores per recording."""
+    """The calibration, how its threshold was chosen, and the honest scores per recording
+    (of the calibrated score, fused or not). For a fusion, `components` holds each
+    scorer's own honest scores per recording and `standardisers` how they were scaled."""
 
     calibration: Calibration
     choice: ThresholdChoice
     runs: list[np.ndarray]
+    components: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    standardisers: dict[str, Standardiser] = field(default_factory=dict)
 
 
 def calibrate(
@@ -67,21 +67,19 @@ def calibrate(
 ) -> Result:
     """Score the recordings honestly, choose the threshold, and fill in the calibration.
 
-    Raises UserError for an unknown scorer, a section scorer without a label, a label the
-    model lacks, no windows at all, or too little audio for the asked target.
+    Raises UserError for an unknown scorer or combiner, a section scorer without a label,
+    a label the model lacks, no windows at all, or too little audio for the asked target.
     """
-    if settings.scorer not in SCORERS:
-        raise UserError(f"unknown scorer {settings.scorer!r} (choose {', '.join(SCORERS)})", 2)
+    names = scorer_names(settings.scorer)
+    if settings.combiner not in COMBINERS:
+        raise UserError(f"unknown fusion {settings.combiner!r} (choose {', '.join(COMBINERS)})", 2)
     if not main or sum(len(r.embedding) for r in main) == 0:
         raise UserError("no window of normal sound to calibrate on")
     if settings.label:
         matching_indices(info.labels, settings.label)  # a label the model lacks fails here
+    fitted = {name: fit_scorer(name, main, new_condition, settings, info) for name in names}
+    runs, params, standardisers = _combine(fitted, settings.combiner)
     window_seconds = info.window_samples / info.sample_rate
-    if settings.scorer == "knn":
-        runs, bank, params = _knn(main, new_condition, settings, window_seconds)
-    else:
-        runs, params = _section(main + new_condition, settings, info)
-        bank = None
     choice = choose_threshold(
         runs,
         hop_seconds=settings.hop_seconds,
@@ -93,10 +91,11 @@ def calibrate(
     )
     scores = np.concatenate(runs)
     recordings = main + new_condition
+    arrays = {key: a for f in fitted.values() for key, a in f.arrays.items()}
     calibration = Calibration(
         machine=settings.machine,
         label=settings.label,
-        scorer=settings.scorer,
+        scorer="+".join(names),
         threshold=choice.threshold,
         k=settings.k,
         n=settings.n,
@@ -112,9 +111,35 @@ def calibrate(
         scorer_params=params,
         score_stats=score_stats(scores),
         source=settings.source,
-        bank=bank,
+        bank=fitted["knn"].bank if "knn" in fitted else None,
+        arrays=arrays,
     )
-    return Result(calibration, choice, runs)
+    components = {name: f.runs for name, f in fitted.items()} if len(fitted) > 1 else {}
+    return Result(calibration, choice, runs, components, standardisers)
+
+
+def _combine(
+    fitted: dict[str, Fitted], combiner: str
+) -> tuple[list[np.ndarray], dict, dict[str, Standardiser]]:
+    """(runs, scorer_params, standardisers): one scorer's own, or the fusion of several.
+
+    A fusion's parameters hold each scorer's own under its name, with the standardiser
+    (mean, std of its honest normal scores) and the spread of those scores.
+    """
+    if len(fitted) == 1:
+        only = next(iter(fitted.values()))
+        return only.runs, only.params, {}
+    standardisers = fit_standardisers({name: f.runs for name, f in fitted.items()})
+    runs = fuse_runs({name: f.runs for name, f in fitted.items()}, standardisers, combiner)
+    params: dict = {"combiner": combiner}
+    for name, f in fitted.items():
+        s = standardisers[name]
+        params[name] = {
+            **f.params,
+            "standardiser": {"mean": s.mean, "std": s.std},
+            "score_stats": score_stats(np.concatenate(f.runs)),
+        }
+    return runs, params, standardisers
 
 
 def _rate(settings: Settings) -> float | None:
@@ -134,47 +159,3 @@ def score_stats(scores: np.ndarray) -> dict[str, float]:
         "p99": float(np.quantile(scores, 0.99)),
         "max": float(np.max(scores)),
     }
-
-
-def _knn(
-    main: list[Embedded], new: list[Embedded], settings: Settings, window_seconds: float
-) -> tuple[list[np.ndarray], np.ndarray, dict]:
-    from edge_asd.scoring.knn import build_bank
-
-    if settings.n_centres < 1:
-        raise UserError(f"--centres must be at least 1, not {settings.n_centres}", 2)
-    gap_windows = max(0, math.ceil(window_seconds / settings.hop_seconds - 1e-9) - 1)
-    main_runs, new_runs = honest_knn_scores(
-        [r.embedding for r in main],
-        [r.embedding for r in new],
-        settings.n_centres,
-        gap_windows,
-        seed=settings.seed,
-    )
-    main_all = np.concatenate([r.embedding for r in main])
-    new_all = np.concatenate([r.embedding for r in new]) if new else None
-    bank = build_bank(main_all, settings.n_centres, new_condition=new_all, seed=settings.seed)
-    held_out = "leave-one-recording-out" if len(main) <= MAX_FOLDS else f"{MAX_FOLDS}-fold"
-    if len(main) == 1:
-        held_out = f"contiguous stretches with {gap_windows} windows left out between"
-    params = {
-        "n_centres": min(settings.n_centres, len(main_all)),
-        "new_condition_windows": 0 if new_all is None else len(new_all),
-        "new_condition_recordings": len(new),
-        "bank_entries": len(bank),
-        "seed": settings.seed,
-        "honest_scores": held_out,
-    }
-    return main_runs + new_runs, bank, params
-
-
-def _section(
-    recordings: list[Embedded], settings: Settings, info: ModelInfo
-) -> tuple[list[np.ndarray], dict]:
-    from edge_asd.scoring.section import section_scores
-
-    if not settings.label:
-        raise UserError("the section scorer needs --label (a model label or a prefix)", 2)
-    indices = matching_indices(info.labels, settings.label)
-    runs = [section_scores(r.logits, indices) for r in recordings]
-    return runs, {"label_indices": indices, "labels": [info.labels[i] for i in indices]}

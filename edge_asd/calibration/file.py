@@ -6,9 +6,11 @@ an `.npz` from different runs are never used together). A calibration is bound t
 model by `model_sha256`; `load_calibration` refuses it for any other model.
 
 Both files are written atomically (a temporary file in the same folder, then a rename)
-and readable by their owner only (0o600). `scorer` is a free name ("knn", "section", and
-later others or a fusion such as "knn+twfr"); `scorer_params` and the named `arrays`
-hold what a scorer needs beyond `bank`.
+and readable by their owner only (0o600). `scorer` is one name ("knn", "section", "twfr") or a
+fusion such as "knn+twfr"; `scorer_params` and the named `arrays` hold what a scorer needs
+beyond `bank`: twfr's mixture as `twfr_*` arrays and its choice of r and components in
+`scorer_params`; for a fusion, each scorer's parameters under its name, with the
+`standardiser` (mean and std of its honest normal scores) the fusion scales it by.
 """
 
 from __future__ import annotations
@@ -235,10 +237,15 @@ def _check_fields(path: Path, cal: Calibration, model_info: ModelInfo) -> None:
         problems.append(f"m_close={cal.m_close!r}: need a whole number >= 1")
     if not (isinstance(cal.hop_seconds, (int, float)) and cal.hop_seconds > 0):
         problems.append(f"hop_seconds={cal.hop_seconds!r}: need a number > 0")
-    if cal.scorer == "section" and not cal.label:
+    names = str(cal.scorer).split("+")
+    if "section" in names and not cal.label:
         problems.append("the section scorer needs a label")
-    if "knn" in cal.scorer.split("+"):
+    if "knn" in names:
         problems.extend(_bank_problems(cal.bank, model_info.embedding_dim))
+    if "twfr" in names:
+        problems.extend(_twfr_problems(cal.arrays, model_info.front_end.n_mels))
+    if len(names) > 1:
+        problems.extend(_fusion_problems(cal.scorer_params, names))
     if cal.label:
         try:
             matching_indices(model_info.labels, cal.label)
@@ -256,3 +263,53 @@ def _bank_problems(bank: np.ndarray | None, embedding_dim: int) -> list[str]:
     if not np.isfinite(bank).all():
         return ["the bank holds NaN or infinite values"]
     return []
+
+
+TWFR_ARRAYS = ("r", "feature_mean", "feature_std", "weights", "means", "precision_chols")
+
+
+def _twfr_problems(arrays: Mapping[str, np.ndarray], n_mels: int) -> list[str]:
+    """What is wrong with the twfr mixture's arrays (`twfr_*`), for a model of `n_mels`."""
+    missing = [f"twfr_{name}" for name in TWFR_ARRAYS if f"twfr_{name}" not in arrays]
+    if missing:
+        return [f"the twfr scorer needs the arrays {', '.join(missing)}, and the .npz lacks them"]
+    a = {name: np.asarray(arrays[f"twfr_{name}"]) for name in TWFR_ARRAYS}
+    k = a["weights"].shape[0] if a["weights"].ndim == 1 else -1
+    expected = {
+        "r": (),
+        "feature_mean": (n_mels,),
+        "feature_std": (n_mels,),
+        "weights": (k,),
+        "means": (k, n_mels),
+        "precision_chols": (k, n_mels, n_mels),
+    }
+    wrong = [
+        f"twfr_{n} shape {a[n].shape} is not {expected[n]}"
+        for n in TWFR_ARRAYS
+        if a[n].shape != expected[n]
+    ]
+    if wrong or k < 1:
+        return wrong or ["twfr_weights is empty"]
+    if not all(np.isfinite(x).all() for x in a.values()):
+        return ["the twfr arrays hold NaN or infinite values"]
+    if not (a["feature_std"] > 0).all() or not (a["weights"] > 0).all():
+        return ["twfr_feature_std and twfr_weights must be positive"]
+    return []
+
+
+def _fusion_problems(params: Mapping[str, Any], names: list[str]) -> list[str]:
+    """A fusion needs each scorer's standardiser (finite mean, std > 0) and a combiner."""
+    problems = []
+    if params.get("combiner", "mean") not in ("mean", "max"):
+        problems.append(f"scorer_params.combiner {params.get('combiner')!r} is not mean or max")
+    for name in names:
+        given = params.get(name)
+        standardiser = given.get("standardiser") if isinstance(given, Mapping) else None
+        try:
+            mean, std = float(standardiser["mean"]), float(standardiser["std"])
+            good = math.isfinite(mean) and math.isfinite(std) and std > 0
+        except (KeyError, TypeError, ValueError):
+            good = False
+        if not good:
+            problems.append(f"scorer_params.{name}.standardiser needs a finite mean and a std > 0")
+    return problems

@@ -1,8 +1,9 @@
 """Honest calibration scores: no window is scored by a memory bank built from itself.
 
 A k-means bank scores its own members (and the windows that overlap them) too low, so a
-threshold set on such scores alarms on fresh normal sound. Each recording is therefore
-scored against a bank built without it:
+threshold set on such scores alarms on fresh normal sound; a Gaussian mixture (twfr) finds
+its own training windows likelier than fresh ones in the same way. Each recording is
+therefore scored against a bank (or mixture) built without it:
 
 - with two or more recordings in a set, leave one recording out (or, past `max_folds`
   recordings, leave out one of `max_folds` groups of recordings: k-fold);
@@ -19,10 +20,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_asd.errors import UserError
+
+if TYPE_CHECKING:
+    from edge_asd.scoring.twfr import TwfrModel
 
 MAX_FOLDS = 10
 SINGLE_RECORDING_FOLDS = 5
@@ -78,8 +83,8 @@ def _stretch_folds(total: int, gap_windows: int, n_stretches: int) -> list[Fold]
     return folds
 
 
-BankBuilder = Callable[[np.ndarray, np.ndarray | None], np.ndarray]
-Scorer = Callable[[np.ndarray, np.ndarray], np.ndarray]
+BankBuilder = Callable[[np.ndarray, np.ndarray | None], Any]  # a bank, or any fitted state
+Scorer = Callable[[np.ndarray, Any], np.ndarray]
 
 
 def honest_scores(
@@ -143,3 +148,30 @@ def honest_knn_scores(
         return build_bank(main_part, centres, new_condition=new_part, seed=seed)
 
     return honest_scores(main, new_condition, build, knn_scores, gap_windows)
+
+
+def honest_twfr_scores(
+    main: Sequence[np.ndarray],
+    new_condition: Sequence[np.ndarray],
+    r: float,
+    n_components: int,
+    reg_covar: float,
+    gap_windows: int,
+    seed: int = 0,
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`honest_scores` with the twfr scorer: a mixture fitted without the held-out windows.
+
+    `main` and `new_condition` hold each recording's features pooled at `r` [windows,
+    n_mels]; both sets are normal sound, so a fold's mixture is fitted on what is kept of
+    either, with the chosen components and regularisation.
+    """
+    from edge_asd.scoring.twfr import fit_pooled
+
+    def build(main_part: np.ndarray, new_part: np.ndarray | None) -> TwfrModel:
+        parts = [p for p in (main_part, new_part) if p is not None and len(p)]
+        return fit_pooled(np.concatenate(parts), r, n_components, reg_covar, seed)
+
+    def score(features: np.ndarray, model: TwfrModel) -> np.ndarray:
+        return model.pooled_scores(features)
+
+    return honest_scores(main, new_condition, build, score, gap_windows)

@@ -83,7 +83,7 @@ class Outbox:
             self._db = _connect(self.path)
             self._next_seq = max(self._next_seq, self._meta("next_seq", 1))
             self._dropped = max(self._dropped, self._meta("dropped", 0))
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, OSError) as exc:  # OSError: creating the file (read-only disk)
             self._db = None
             self._disk_failed(exc)
 
@@ -212,7 +212,8 @@ class Outbox:
         )
 
     def _disk_failed(self, exc: Exception) -> None:
-        message = f"{self.path}: {exc}"
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        message = f"{self.path}: {reason}"
         if self._error is None:  # once per failure, not once per event
             log.error("outbox cannot write (%s); events are sent live only until it can", message)
         self._error = message

@@ -12,7 +12,7 @@ way, so the false-alarm rate stays what calibration asked for.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -56,6 +56,27 @@ def fuse(
         )
     z = np.stack([standardisers[name](scores[name]) for name in sorted(scores)])
     return z.mean(axis=0) if combiner == "mean" else z.max(axis=0)
+
+
+def fit_standardisers(runs: Mapping[str, Sequence[np.ndarray]]) -> dict[str, Standardiser]:
+    """A standardiser per scorer from its honest normal scores, one array per recording."""
+    return {name: Standardiser.fit(np.concatenate(parts)) for name, parts in runs.items()}
+
+
+def fuse_runs(
+    runs: Mapping[str, Sequence[np.ndarray]],
+    standardisers: Mapping[str, Standardiser],
+    combiner: str = "mean",
+) -> list[np.ndarray]:
+    """The fused scores of each recording, from every scorer's scores of that recording."""
+    counts = {name: len(parts) for name, parts in runs.items()}
+    if len(set(counts.values())) > 1:
+        raise ValueError(f"scorers scored different numbers of recordings: {counts}")
+    n_recordings = next(iter(counts.values()), 0)
+    return [
+        fuse({name: parts[i] for name, parts in runs.items()}, standardisers, combiner)
+        for i in range(n_recordings)
+    ]
 
 
 def parse_scorers(spec: str, known: tuple[str, ...]) -> tuple[str, ...]:

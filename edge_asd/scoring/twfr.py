@@ -6,10 +6,14 @@ weight the k-th by r**k; r = 1 is the mean, r = 0 the max, which keeps transient
 such as clicks), and a Gaussian mixture with full, regularised covariances is fitted on
 the machine's normal windows. The score is minus the log-likelihood.
 
-r and the number of components are chosen from normal windows alone: each candidate is
-fitted on some recordings and judged by the mean log-likelihood of the others, on
-features standardised by the fitting part (so that likelihoods under different r are on a
-comparable scale; this is a heuristic, and the calibration records what it chose).
+r, the number of components and the covariance regularisation are chosen from normal
+windows alone: each candidate is fitted on some recordings and judged by the mean
+log-likelihood of the others, on features standardised by the fitting part (so that
+likelihoods under different r are on a comparable scale; this is a heuristic, and the
+calibration records what it chose and the whole table). The regularisation matters on
+the small normal sets of a calibration: a full 128 x 128 covariance from a few hundred
+overlapping windows is nearly singular, and only a held-out judgement shows how much
+shrinkage toward independent bands the data supports.
 """
 
 from __future__ import annotations
@@ -20,7 +24,9 @@ import numpy as np
 
 R_CANDIDATES = (0.0, 0.5, 0.9, 0.98, 1.0)
 COMPONENT_CANDIDATES = (1, 2, 4)
-REG_COVAR = 1e-2  # added to covariance diagonals, in units of the standardised features
+REG_CANDIDATES = (1e-2, 1e-1, 1.0)  # added to covariance diagonals (standardised features)
+REG_COVAR = REG_CANDIDATES[0]
+_STD_FLOOR = 1e-6  # a constant band (digital silence) must not divide by zero
 
 
 def gwrp(logmel: np.ndarray, r: float) -> np.ndarray:
@@ -28,6 +34,21 @@ def gwrp(logmel: np.ndarray, r: float) -> np.ndarray:
     ranked = -np.sort(-np.asarray(logmel, dtype=np.float64), axis=-1)  # descending
     weights = np.power(r, np.arange(ranked.shape[-1], dtype=np.float64))  # 0**0 == 1
     return ranked @ weights / weights.sum()
+
+
+def pool_candidates(
+    logmel: np.ndarray, r_candidates: tuple[float, ...] = R_CANDIDATES
+) -> np.ndarray:
+    """GWRP at every candidate r, sorting once: [B, n_mels, frames] -> float32 [B, n_r, n_mels].
+
+    What a calibration keeps of each window instead of its log-mel (n_r * n_mels values
+    instead of n_mels * frames).
+    """
+    ranked = -np.sort(-np.asarray(logmel, dtype=np.float64), axis=-1)
+    frames = np.arange(ranked.shape[-1], dtype=np.float64)
+    weights = np.stack([np.power(r, frames) for r in r_candidates])  # [n_r, frames]
+    weights /= weights.sum(axis=1, keepdims=True)
+    return np.einsum("bmf,rf->brm", ranked, weights).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -47,6 +68,7 @@ def _component_log_probs(
     x: np.ndarray, weights: np.ndarray, means: np.ndarray, precision_chols: np.ndarray
 ) -> np.ndarray:
     """log(weight_k) + log N(x; mean_k, cov_k) for each row and component: [N, K]."""
+    x = np.asarray(x, dtype=np.float64)
     n_dims = x.shape[1]
     columns = []
     for weight, mean, chol in zip(weights, means, precision_chols, strict=True):
@@ -68,14 +90,22 @@ def _precision_chol(cov: np.ndarray) -> np.ndarray:
 
 
 def fit_gmm(
-    x: np.ndarray, n_components: int, seed: int = 0, iterations: int = 100
+    x: np.ndarray,
+    n_components: int,
+    seed: int = 0,
+    iterations: int = 100,
+    reg_covar: float = REG_COVAR,
 ) -> GaussianMixture:
-    """EM for a full-covariance mixture on x [N, D]; components capped at N."""
+    """EM for a full-covariance mixture on x [N, D]; components capped at N.
+
+    `reg_covar` is added to every covariance's diagonal (in the units of x).
+    """
+    x = np.asarray(x, dtype=np.float64)
     rng = np.random.default_rng(seed)
     n, dims = x.shape
     k = max(1, min(n_components, n))
     means = x[rng.choice(n, size=k, replace=False)]
-    resp = np.eye(k)[np.argmin(((x[:, None, :] - means[None]) ** 2).sum(-1), axis=1)]
+    resp = np.eye(k)[np.argmin(_squared_distances(x, means), axis=1)]
     previous = -np.inf
     for _ in range(iterations):
         counts = resp.sum(axis=0) + 1e-10
@@ -85,7 +115,7 @@ def fit_gmm(
         for j in range(k):
             diff = x - means[j]
             cov = (resp[:, j, None] * diff).T @ diff / counts[j]
-            chols.append(_precision_chol(cov + REG_COVAR * np.eye(dims)))
+            chols.append(_precision_chol(cov + reg_covar * np.eye(dims)))
         model = GaussianMixture(weights, means, np.stack(chols))
         per_component = _component_log_probs(x, weights, means, model.precision_chols)
         log_norm = _logsumexp(per_component)
@@ -97,6 +127,11 @@ def fit_gmm(
     return model
 
 
+def _squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    """[N, K] squared distances without an [N, K, D] temporary."""
+    return (x**2).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres**2).sum(axis=1)[None, :]
+
+
 @dataclass(frozen=True)
 class TwfrModel:
     """A fitted twfr scorer: pooling decay r, feature standardisation and the mixture."""
@@ -106,9 +141,17 @@ class TwfrModel:
     feature_std: np.ndarray
     gmm: GaussianMixture
 
+    @property
+    def n_components(self) -> int:
+        return len(self.gmm.weights)
+
     def scores(self, logmel: np.ndarray) -> np.ndarray:
         """Minus log-likelihood of each window's pooled log-mel; logmel [B, n_mels, frames]."""
-        features = (gwrp(logmel, self.r) - self.feature_mean) / self.feature_std
+        return self.pooled_scores(gwrp(logmel, self.r))
+
+    def pooled_scores(self, pooled: np.ndarray) -> np.ndarray:
+        """Minus log-likelihood of features already pooled at this model's r: [B, n_mels]."""
+        features = (np.asarray(pooled, dtype=np.float64) - self.feature_mean) / self.feature_std
         return -self.gmm.log_likelihood(features)
 
     def to_arrays(self, prefix: str = "twfr_") -> dict[str, np.ndarray]:
@@ -124,6 +167,7 @@ class TwfrModel:
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "twfr_") -> TwfrModel:
+        """The model `to_arrays` wrote; KeyError naming the first missing array."""
         gmm = GaussianMixture(
             arrays[f"{prefix}weights"], arrays[f"{prefix}means"], arrays[f"{prefix}precision_chols"]
         )
@@ -135,11 +179,85 @@ class TwfrModel:
         )
 
 
-def fit_twfr(logmel: np.ndarray, r: float, n_components: int, seed: int = 0) -> TwfrModel:
+def fit_pooled(
+    pooled: np.ndarray, r: float, n_components: int, reg_covar: float = REG_COVAR, seed: int = 0
+) -> TwfrModel:
+    """Fit a twfr scorer on normal windows' features pooled at `r`: [N, n_mels]."""
+    pooled = np.asarray(pooled, dtype=np.float64)
+    mean, std = pooled.mean(axis=0), pooled.std(axis=0) + _STD_FLOOR
+    gmm = fit_gmm((pooled - mean) / std, n_components, seed=seed, reg_covar=reg_covar)
+    return TwfrModel(float(r), mean, std, gmm)
+
+
+def fit_twfr(
+    logmel: np.ndarray, r: float, n_components: int, seed: int = 0, reg_covar: float = REG_COVAR
+) -> TwfrModel:
     """Fit a twfr scorer on normal windows' log-mel [N, n_mels, frames]."""
-    pooled = gwrp(logmel, r)
-    mean, std = pooled.mean(axis=0), pooled.std(axis=0) + 1e-6
-    return TwfrModel(r, mean, std, fit_gmm((pooled - mean) / std, n_components, seed=seed))
+    return fit_pooled(gwrp(logmel, r), r, n_components, reg_covar, seed)
+
+
+@dataclass(frozen=True)
+class TwfrChoice:
+    """What select chose (r, components, regularisation) and every candidate's held-out
+    mean log-likelihood, keyed "r=<r>,k=<k>,reg=<reg>"."""
+
+    r: float
+    n_components: int
+    reg_covar: float
+    held_out: dict[str, float]
+
+
+def _folds(groups: np.ndarray) -> np.ndarray:
+    """Two folds over windows: whole groups alternately, or one group's two halves (never
+    alternate windows: neighbours share most of their audio)."""
+    unique = np.unique(groups)
+    if len(unique) >= 2:
+        fold_of = {g: i % 2 for i, g in enumerate(unique)}
+        return np.array([fold_of[g] for g in groups])
+    return (np.arange(len(groups)) >= len(groups) / 2).astype(int)
+
+
+def _held_out(pooled: np.ndarray, folds: np.ndarray, k: int, reg: float, seed: int) -> float:
+    scores = []
+    for fold in (0, 1):
+        fit_part, test_part = pooled[folds != fold], pooled[folds == fold]
+        if len(fit_part) < 2 or len(test_part) == 0:
+            continue
+        model = fit_pooled(fit_part, 0.0, k, reg, seed)
+        scores.append(-model.pooled_scores(test_part).mean())
+    return float(np.mean(scores)) if scores else -np.inf
+
+
+def select_pooled(
+    pooled: np.ndarray,
+    groups: np.ndarray,
+    r_candidates: tuple[float, ...] = R_CANDIDATES,
+    component_candidates: tuple[int, ...] = COMPONENT_CANDIDATES,
+    reg_candidates: tuple[float, ...] = REG_CANDIDATES,
+    seed: int = 0,
+) -> tuple[TwfrModel, TwfrChoice]:
+    """Choose r, components and regularisation by held-out likelihood, then refit on all.
+
+    pooled [N, n_r, n_mels] (pool_candidates at `r_candidates`); groups [N] names each
+    window's recording: with two or more, whole recordings alternate between two folds;
+    with one, its first and second halves are the folds. Raises ValueError with fewer
+    than two windows.
+    """
+    pooled = np.asarray(pooled)
+    if len(pooled) < 2:
+        raise ValueError("fitting a twfr scorer needs at least two windows")
+    folds = _folds(np.asarray(groups))
+    held_out: dict[str, float] = {}
+    for i, r in enumerate(r_candidates):
+        for k in component_candidates:
+            for reg in reg_candidates:
+                key = f"r={r:g},k={k},reg={reg:g}"
+                held_out[key] = _held_out(pooled[:, i], folds, k, reg, seed)
+    best = max(held_out, key=held_out.get)
+    r, k, reg = (float(part.split("=")[1]) for part in best.split(","))
+    choice = TwfrChoice(r, int(k), reg, held_out)
+    index = [f"{c:g}" for c in r_candidates].index(f"{r:g}")
+    return fit_pooled(pooled[:, index], r, int(k), reg, seed), choice
 
 
 def select_twfr(
@@ -147,35 +265,9 @@ def select_twfr(
     groups: np.ndarray,
     r_candidates: tuple[float, ...] = R_CANDIDATES,
     component_candidates: tuple[int, ...] = COMPONENT_CANDIDATES,
+    reg_candidates: tuple[float, ...] = REG_CANDIDATES,
     seed: int = 0,
-) -> tuple[TwfrModel, dict[str, float]]:
-    """Choose r and components by held-out likelihood over recording groups, then refit on all.
-
-    logmel [N, n_mels, frames]; groups [N] names each window's recording (at least two
-    distinct groups give a held-out estimate; with one, windows alternate into two folds).
-    Returns the model fitted on every window and the held-out mean log-likelihood of each
-    candidate, keyed "r=<r>,k=<k>".
-    """
-    groups = np.asarray(groups)
-    unique = np.unique(groups)
-    if len(unique) >= 2:
-        fold_of = {g: i % 2 for i, g in enumerate(unique)}
-        folds = np.array([fold_of[g] for g in groups])
-    else:
-        folds = np.arange(len(groups)) % 2
-    results: dict[str, float] = {}
-    for r in r_candidates:
-        pooled = gwrp(logmel, r)
-        for k in component_candidates:
-            held_out = []
-            for fold in (0, 1):
-                fit_part, test_part = pooled[folds != fold], pooled[folds == fold]
-                if len(fit_part) < 2 or len(test_part) == 0:
-                    continue
-                mean, std = fit_part.mean(axis=0), fit_part.std(axis=0) + 1e-6
-                gmm = fit_gmm((fit_part - mean) / std, k, seed=seed)
-                held_out.append(gmm.log_likelihood((test_part - mean) / std).mean())
-            results[f"r={r},k={k}"] = float(np.mean(held_out)) if held_out else -np.inf
-    best = max(results, key=results.get)
-    r_best, k_best = (float(part.split("=")[1]) for part in best.split(","))
-    return fit_twfr(logmel, r_best, int(k_best), seed=seed), results
+) -> tuple[TwfrModel, TwfrChoice]:
+    """`select_pooled` on log-mel [N, n_mels, frames] (pooled here)."""
+    pooled = pool_candidates(logmel, r_candidates)
+    return select_pooled(pooled, groups, r_candidates, component_candidates, reg_candidates, seed)

@@ -25,15 +25,20 @@ def write_config(folder: Path, config: dict, name: str = "daemon.yaml") -> Path:
 
 
 class DaemonProcess:
-    """One `edge-asd run --config FILE` process; its stderr goes to `log_path`."""
+    """One `edge-asd run --config FILE` process; its stderr goes to `log_path`.
 
-    def __init__(self, config_path: Path, log_path: Path, env: dict | None = None) -> None:
+    `wrapper` is a command the daemon is run under (e.g. `unshare` with its arguments).
+    """
+
+    def __init__(
+        self, config_path: Path, log_path: Path, env: dict | None = None, wrapper: tuple = ()
+    ) -> None:
         self.config_path = config_path
         self.log_path = log_path
         command = [str(EDGE_ASD)] if EDGE_ASD.exists() else [sys.executable, "-m", "edge_asd.cli"]
         with open(log_path, "ab") as log:
             self.process = subprocess.Popen(
-                [*command, "run", "--config", str(config_path)],
+                [*wrapper, *command, "run", "--config", str(config_path)],
                 stdout=log,
                 stderr=log,
                 env={**os.environ, **(env or {})},

@@ -39,10 +39,9 @@ class Expected:
 
 @dataclass
 class Opened:
-    """Where the reference's current event began: the window that opened it, the first
-    window above among the n that did, and the window of its last message."""
+    """The reference's current event: the first window above among the n that opened it,
+    and the window of its last message."""
 
-    opened: int
     first: int
     last_message: int
 
@@ -84,7 +83,7 @@ def reference(
             recent = range(max(reset, i - n + 1), i + 1)
             above = [j for j in recent if windows[j] > THRESHOLD]
             if len(above) >= k:
-                event = Opened(opened=i, first=above[0], last_message=i)
+                event = Opened(first=above[0], last_message=i)
                 events.append(message(START, i, last=i))
             states.append(NORMAL if event is None else ANOMALY)
             continue

@@ -131,10 +131,9 @@ class ArraySource(BlockSource):
     """A FAST source replaying an array in blocks of `block_frames`."""
 
     def __init__(self, samples: np.ndarray, block_frames: int, capacity_frames: int) -> None:
-        rate = 1000
-        super().__init__(
-            1, rate, FAST, block_seconds=block_frames / rate, capacity_seconds=capacity_frames / rate
-        )
+        rate = 1000  # any rate: sizes below are in frames
+        block_s, capacity_s = block_frames / rate, capacity_frames / rate
+        super().__init__(1, rate, FAST, block_seconds=block_s, capacity_seconds=capacity_s)
         self.samples = samples
         self.position = 0
 

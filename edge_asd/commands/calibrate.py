@@ -2,13 +2,14 @@
 
     edge-asd calibrate --model M --machine NAME [--label LABEL]
         (--input PATH... | --record SECONDS [--device D] [--channel K])
-        [--new-condition PATH...] [--scorer knn|section]
+        [--new-condition PATH...] [--scorer knn|section|twfr|knn+twfr|...] [--fusion mean|max]
         [--quantile Q | --false-alarms-per-day F] [--hop-seconds H] --out calibration.yaml
 
 Reads and checks every input first (all problems at once), runs the model over every
 window as the daemon will see them, scores them honestly (see edge_asd.calibration),
 chooses the threshold, and only then writes `calibration.yaml`, its `.npz` and a `.png`
-report beside it, each atomically.
+report beside it, each atomically. Several scorers joined by '+' are fused: each is
+standardised on its honest scores and the threshold is set on the fused score.
 """
 
 from __future__ import annotations
@@ -52,7 +53,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="PATH",
         help="normal sound of a second operating mode, kept raw in the knn bank",
     )
-    parser.add_argument("--scorer", default="knn", choices=("knn", "section"))
+    parser.add_argument(
+        "--scorer",
+        default="knn",
+        help="knn (default), section, twfr, or several joined by '+' (e.g. knn+twfr): fused",
+    )
+    parser.add_argument(
+        "--fusion",
+        default="mean",
+        choices=("mean", "max"),
+        help="how a fusion combines its scorers' z-scores (default mean)",
+    )
     target = parser.add_mutually_exclusive_group()
     target.add_argument("--quantile", type=float, help="gamma-fit quantile (DCASE uses 0.9)")
     target.add_argument(
@@ -123,7 +134,10 @@ def _settings(args: argparse.Namespace, settings_type):
             raise UserError(f"--{name.replace('_', '-')} must be >= 1", EXIT_USAGE)
     if args.k > args.n:
         raise UserError(f"--k {args.k} cannot exceed --n {args.n}", EXIT_USAGE)
-    if args.scorer == "section" and not args.label:
+    from edge_asd.scoring.scorer import scorer_names
+
+    names = scorer_names(args.scorer, "--scorer")
+    if "section" in names and not args.label:
         raise UserError("--scorer section needs --label (a model label or a prefix)", EXIT_USAGE)
     return settings_type(
         machine=args.machine,
@@ -137,6 +151,7 @@ def _settings(args: argparse.Namespace, settings_type):
         false_alarms_per_day=args.false_alarms_per_day,
         n_centres=args.centres,
         seed=args.seed,
+        combiner=args.fusion,
     )
 
 
@@ -172,7 +187,14 @@ def _embed_all(args, engine, recordings, hop: int) -> list:
         samples = recording.load(args.channel, info.window_samples)
         embedded.append(
             _embed(
-                engine, recording.name, samples, hop, args.batch_size, progress, recording.seconds
+                engine,
+                recording.name,
+                samples,
+                hop,
+                args.batch_size,
+                progress,
+                recording.seconds,
+                pool=_wants_twfr(args),
             )
         )
     progress.close()
@@ -187,20 +209,35 @@ def _describe(paths: list[str], recordings) -> str:
     return f"{n_files} file(s) from {shown}"
 
 
-def _embed(engine, name, samples, hop, batch_size, progress=None, seconds=None):
+def _wants_twfr(args: argparse.Namespace) -> bool:
+    return "twfr" in args.scorer.split("+")
+
+
+def _embed(engine, name, samples, hop, batch_size, progress=None, seconds=None, pool=False):
+    """A recording's Embedded outputs; with `pool`, its log-mel pooled at every twfr r (the
+    log-mel itself is not kept: 160 kB a window)."""
     from edge_asd.calibration.build import Embedded
     from edge_asd.scoring.offline import batched_outputs
+    from edge_asd.scoring.twfr import pool_candidates
 
-    embeddings, logits = [], []
+    embeddings, logits, pooled = [], [], []
     for output in batched_outputs(engine, samples, hop, batch_size):
         embeddings.append(np.asarray(output.embedding, dtype=np.float32))
         logits.append(np.asarray(output.logits, dtype=np.float32))
+        if pool:
+            pooled.append(pool_candidates(output.logmel))
         if progress is not None:
             progress.advance(len(output.embedding))
     if not embeddings:
         raise UserError(f"{name}: shorter than one window")
     seconds = len(samples) / engine.info.sample_rate if seconds is None else seconds
-    return Embedded(name, np.concatenate(embeddings), np.concatenate(logits), seconds)
+    return Embedded(
+        name,
+        np.concatenate(embeddings),
+        np.concatenate(logits),
+        seconds,
+        np.concatenate(pooled) if pool else None,
+    )
 
 
 def _record(args, engine, seconds: float, hop: int):
@@ -212,7 +249,14 @@ def _record(args, engine, seconds: float, hop: int):
     stretches = record(seconds, args.device, args.channel, info.window_samples, progress.advance)
     progress.close()
     embedded = [
-        _embed(engine, f"live capture, stretch {i + 1}", samples, hop, args.batch_size)
+        _embed(
+            engine,
+            f"live capture, stretch {i + 1}",
+            samples,
+            hop,
+            args.batch_size,
+            pool=_wants_twfr(args),
+        )
         for i, samples in enumerate(stretches)
     ]
     channel = 0 if args.channel is None else args.channel
@@ -232,16 +276,38 @@ def _write(out: Path, result, machine: str) -> None:
         result.runs,
         result.choice,
         f"{machine}: {calibration.scorer} scores, {calibration.n_windows} windows",
+        result.components,
+        result.standardisers,
     )
     save_calibration(calibration, out)
     png_path = out.with_suffix(".png")
     write_atomic(png_path, png)
-    for line in summary_lines(result.choice, scores, calibration.scorer, calibration.n_recordings):
+    lines = summary_lines(
+        result.choice,
+        scores,
+        calibration.scorer,
+        calibration.n_recordings,
+        result.components,
+        result.standardisers,
+    )
+    for line in lines + _twfr_lines(calibration.scorer_params):
         print(line)
     written = [str(out)]
-    if calibration.bank is not None:
+    if calibration.all_arrays():
         written.append(str(arrays_path(out)))
     print("wrote " + ", ".join([*written, str(png_path)]))
+
+
+def _twfr_lines(params: dict) -> list[str]:
+    """What the twfr scorer chose, when it is (one of) the calibration's scorers."""
+    twfr = params.get("twfr", params)
+    if "held_out_log_likelihood" not in twfr:
+        return []
+    return [
+        f"twfr: r {twfr['r']:g}, {twfr['n_components']} component(s), regularisation "
+        f"{twfr['reg_covar']:g}: the best held-out likelihood of "
+        f"{len(twfr['held_out_log_likelihood'])} candidates on normal windows"
+    ]
 
 
 class Progress:

@@ -22,7 +22,7 @@ from edge_asd.model_file import ModelInfo
 from edge_asd.scoring.fusion import COMBINERS, Standardiser, fit_standardisers, fuse_runs
 from edge_asd.scoring.scorer import scorer_names
 
-__all__ = ["Embedded", "Result", "Settings", "calibrate", "score_stats"]
+__all__ = ["Embedded", "Result", "Settings", "calibrate", "fuse_fitted", "score_stats"]
 
 DEFAULT_CENTRES = 16
 DEFAULT_FALSE_ALARMS_PER_DAY = 1.0  # the daemon's default: DCASE's 0.9 alarms all day
@@ -78,7 +78,7 @@ def calibrate(
     if settings.label:
         matching_indices(info.labels, settings.label)  # a label the model lacks fails here
     fitted = {name: fit_scorer(name, main, new_condition, settings, info) for name in names}
-    runs, params, standardisers = _combine(fitted, settings.combiner)
+    runs, params, standardisers = fuse_fitted(fitted, settings.combiner)
     window_seconds = info.window_samples / info.sample_rate
     choice = choose_threshold(
         runs,
@@ -118,7 +118,7 @@ def calibrate(
     return Result(calibration, choice, runs, components, standardisers)
 
 
-def _combine(
+def fuse_fitted(
     fitted: dict[str, Fitted], combiner: str
 ) -> tuple[list[np.ndarray], dict, dict[str, Standardiser]]:
     """(runs, scorer_params, standardisers): one scorer's own, or the fusion of several.

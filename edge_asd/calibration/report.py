@@ -190,14 +190,29 @@ def _draw_spread(
     rows.append(np.asarray(fused, dtype=np.float64))
     labels = [f"{n}\n(std {standardisers[n].std:.3g} raw)" for n in names]
     labels.append(f"fused {'+'.join(names)}\n(std {np.std(fused):.3g})")
-    axes.boxplot(rows, vert=False, whis=(1, 99), showfliers=True, flierprops={"markersize": 2})
-    axes.set_yticks(range(1, len(rows) + 1), labels, fontsize=8)
+    for y, values in enumerate(rows, start=1):
+        _draw_box(axes, y, values, "#b70" if y == len(rows) else "#9ab")
+    axes.set_yticks(range(1, len(rows) + 1))
+    axes.set_yticklabels(labels, fontsize=8)
     axes.axvline(
         choice.threshold, color="#b00", linestyle="--", label=f"threshold {choice.threshold:.4g}"
     )
     axes.set_xlabel("normal-window score standardised on honest scores (z); fused: as thresholded")
     axes.set_title("normal-score spread: each scorer beside the fusion", fontsize=9)
     axes.legend(loc="lower right", fontsize=8)
+
+
+def _draw_box(axes, y: float, values: np.ndarray, colour: str) -> None:
+    """A horizontal box at height y: quartiles, median, whiskers at the 1st and 99th
+    percentiles and the windows beyond them as dots (drawn by hand: boxplot's orientation
+    argument changed between the matplotlib versions edge-asd supports)."""
+    p1, q1, median, q3, p99 = np.quantile(values, [0.01, 0.25, 0.5, 0.75, 0.99])
+    axes.hlines(y, p1, p99, color="#444", linewidth=1)
+    axes.barh(y, q3 - q1, left=q1, height=0.5, color=colour, edgecolor="#444")
+    axes.vlines([p1, p99], y - 0.15, y + 0.15, color="#444")
+    axes.vlines(median, y - 0.25, y + 0.25, color="#000", linewidth=2)
+    outside = values[(values < p1) | (values > p99)]
+    axes.plot(outside, np.full(len(outside), y), "o", color="#444", markersize=2)
 
 
 def write_report_png(

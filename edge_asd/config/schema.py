@@ -54,6 +54,12 @@ class EngineConfig(Strict):
         description="where TensorRT engines are cached (None: $EDGE_ASD_ENGINE_CACHE, else "
         "$STATE_DIRECTORY/engines under systemd, else ~/.cache/edge-asd/engines)",
     )
+    optimise: bool = Field(
+        True,
+        description="onnxruntime: run a split of model.onnx derived at first start and cached "
+        "beside it (front end once per frame, shared by overlapping windows), checked against "
+        "model.onnx within stated tolerances; false: run model.onnx as it is",
+    )
 
 
 class FaultConfig(Strict):

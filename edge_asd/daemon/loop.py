@@ -82,6 +82,7 @@ class Daemon:
             precision=config.engine.precision,
             cache_dir=config.engine.cache_dir,
             max_batch=len(machines),
+            optimise=config.engine.optimise,
         )
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, self.request_stop)
@@ -228,7 +229,10 @@ class _Loop:
 
     def _score(self, batch) -> None:
         started = time.perf_counter()
-        output = self.engine.infer(batch.waveforms)
+        if hasattr(self.engine, "infer_streams"):  # frames shared by a machine's windows
+            output = self.engine.infer_streams(batch.waveforms, batch.names, batch.end_frames)
+        else:
+            output = self.engine.infer(batch.waveforms)
         self.stats.record_inference((time.perf_counter() - started) * 1000.0, len(batch))
         rms = np.sqrt(np.mean(np.square(batch.waveforms, dtype=np.float64), axis=1))
         for row, name in enumerate(batch.names):

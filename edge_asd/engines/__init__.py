@@ -30,13 +30,16 @@ def open_engine(
     precision: str = "fp16",
     cache_dir: Path | None = None,
     max_batch: int = 16,
+    optimise: bool = False,
 ) -> Engine:
     """Load a model directory (or its model.onnx / model.yaml) into an engine of `kind`.
 
     threads: onnxruntime intra-op threads (None: one per core); precision, cache_dir and
-    max_batch: the TensorRT build's. Raises ModelFileError when the files are missing,
-    their sha256 disagree or the graph's inputs/outputs contradict model.yaml; UserError
-    for an unknown kind, or when TensorRT is unavailable and allow_fallback is False.
+    max_batch: the TensorRT build's; optimise: onnxruntime runs the split model (see
+    edge_asd.engines.fast_onnx) instead of model.onnx. Raises ModelFileError when the
+    files are missing, their sha256 disagree or the graph's inputs/outputs contradict
+    model.yaml; UserError for an unknown kind, or when TensorRT is unavailable and
+    allow_fallback is False.
     """
     from edge_asd.engines.onnx_engine import OnnxEngine
 
@@ -58,7 +61,12 @@ def open_engine(
                 ) from None
             fallback_reason = str(exc)
             log.warning("tensorrt engine unavailable (%s); using onnxruntime instead", exc)
-    engine = OnnxEngine(info, threads=threads)
+    if optimise:
+        from edge_asd.engines.fast_onnx import open_fast_engine
+
+        engine = open_fast_engine(info, threads=threads)
+    else:
+        engine = OnnxEngine(info, threads=threads)
     engine.fallback_reason = fallback_reason
     return engine
 

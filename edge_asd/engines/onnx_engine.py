@@ -106,12 +106,10 @@ def describe_session(session) -> tuple[list[TensorSpec], list[TensorSpec]]:
     return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
 
 
-def load_session(
-    info: ModelInfo, threads: int | None = None, use_cuda: bool = True, optimise: bool = True
-):
-    """An onnxruntime InferenceSession for the model; ModelFileError when it cannot load.
+def session_options(threads: int | None = None, optimise: bool = True):
+    """onnxruntime SessionOptions as every engine here uses them.
 
-    optimise=False skips graph optimisation: enough to read the signature, and quicker.
+    threads: intra-op threads (None: one per core); optimise=False skips graph optimisation.
     """
     import onnxruntime as ort
 
@@ -125,6 +123,23 @@ def load_session(
             raise ValueError(f"threads must be >= 1, got {threads}")
         options.intra_op_num_threads = threads
     options.log_severity_level = 3  # onnxruntime's warnings are not the user's concern
+    # Idle intra-op threads sleep instead of spinning: a spinning thread burns a core the
+    # capture, the other windows' work or the rest of the device needs, and on a busy
+    # 2-core machine it was slower too (docs/benchmarks.md).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
+
+
+def load_session(
+    info: ModelInfo, threads: int | None = None, use_cuda: bool = True, optimise: bool = True
+):
+    """An onnxruntime InferenceSession for the model; ModelFileError when it cannot load.
+
+    optimise=False skips graph optimisation: enough to read the signature, and quicker.
+    """
+    import onnxruntime as ort
+
+    options = session_options(threads, optimise)
     providers = [CPU_PROVIDER]
     if use_cuda and CUDA_PROVIDER in ort.get_available_providers():
         providers.insert(0, CUDA_PROVIDER)
@@ -132,6 +147,19 @@ def load_session(
         return ort.InferenceSession(info.onnx_path, sess_options=options, providers=providers)
     except Exception as exc:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
         raise ModelFileError(f"{info.onnx_path}: onnxruntime cannot load it ({exc})") from None
+
+
+def check_waveforms(waveforms: np.ndarray, window_samples: int) -> None:
+    """Raise ValueError unless `waveforms` is float32 [batch >= 1, window_samples]."""
+    if not isinstance(waveforms, np.ndarray) or waveforms.dtype != np.float32:
+        kind = getattr(waveforms, "dtype", type(waveforms).__name__)
+        raise ValueError(f"waveforms must be a float32 numpy array, got {kind}")
+    if waveforms.ndim != 2 or waveforms.shape[0] < 1:
+        raise ValueError(f"waveforms must be [batch >= 1, samples], got {waveforms.shape}")
+    if waveforms.shape[1] != window_samples:
+        raise ValueError(
+            f"windows of {waveforms.shape[1]} samples, but the model takes {window_samples}"
+        )
 
 
 class OnnxEngine:
@@ -164,7 +192,7 @@ class OnnxEngine:
         Raises ValueError on another dtype or shape, ModelFileError when the graph's
         outputs turn out to differ from model.yaml.
         """
-        self._check_input(waveforms)
+        check_waveforms(waveforms, self.info.window_samples)
         waveforms = np.ascontiguousarray(waveforms)
         if self._fixed_batch is None:
             embedding, logits, logmel = self._run(waveforms)
@@ -174,18 +202,6 @@ class OnnxEngine:
 
     def close(self) -> None:
         self._session = None
-
-    def _check_input(self, waveforms: np.ndarray) -> None:
-        if not isinstance(waveforms, np.ndarray) or waveforms.dtype != np.float32:
-            kind = getattr(waveforms, "dtype", type(waveforms).__name__)
-            raise ValueError(f"waveforms must be a float32 numpy array, got {kind}")
-        if waveforms.ndim != 2 or waveforms.shape[0] < 1:
-            raise ValueError(f"waveforms must be [batch >= 1, samples], got {waveforms.shape}")
-        if waveforms.shape[1] != self.info.window_samples:
-            raise ValueError(
-                f"windows of {waveforms.shape[1]} samples, but the model takes "
-                f"{self.info.window_samples}"
-            )
 
     def _run(self, waveforms: np.ndarray) -> list[np.ndarray]:
         if self._session is None:

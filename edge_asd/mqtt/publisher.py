@@ -206,7 +206,13 @@ class Publisher:
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
         if reason_code.is_failure:
-            self._connection_error(f"the broker refused the connection: {reason_code}")
+            hint = ""
+            if reason_code in ("Not authorized", "Bad user name or password"):
+                hint = (
+                    " (check mqtt.username and the password its password_env, password_file "
+                    "or password_credential gives; retrying with backoff)"
+                )
+            self._connection_error(f"the broker refused the connection: {reason_code}{hint}")
             return
         with self._cond:
             self._connected = True

@@ -159,7 +159,9 @@ def scorer_from_calibration(calibration: Any, labels: Sequence[str], source: str
     if len(singles) == 1:
         return singles[0]
     params = getattr(calibration, "scorer_params", {}) or {}
-    return FusedScorer(singles, fusion_standardisers(params, names, source), _combiner(params))
+    return FusedScorer(
+        singles, fusion_standardisers(params, names, source), _combiner(params, source)
+    )
 
 
 def fusion_standardisers(
@@ -184,8 +186,8 @@ def fusion_standardisers(
     return out
 
 
-def _combiner(params: Mapping[str, Any]) -> str:
+def _combiner(params: Mapping[str, Any], source: str) -> str:
     combiner = params.get("combiner", "mean")
     if combiner not in COMBINERS:
-        raise UserError(f"scorer_params.combiner {combiner!r}: use one of {COMBINERS}")
+        raise UserError(f"{source}: scorer_params.combiner {combiner!r}: use one of {COMBINERS}")
     return combiner

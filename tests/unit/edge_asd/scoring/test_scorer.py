@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pytest
 
 from edge_asd.engines.base import EngineOutput
 from edge_asd.errors import UserError
-from edge_asd.scoring.scorer import KnnScorer, SectionScorer, make_scorer, section_scorer
+from edge_asd.scoring.fusion import Standardiser
+from edge_asd.scoring.scorer import (
+    FusedScorer,
+    KnnScorer,
+    SectionScorer,
+    make_scorer,
+    scorer_from_calibration,
+    section_scorer,
+)
 
 LABELS = ("fan/section_00/a", "fan/section_00/b", "fan/section_01/a", "pump/section_00")
 
@@ -47,6 +57,7 @@ def test_make_scorer_by_name():
         ("section", {"binding": "valve"}, "matches none"),
         ("knn", {}, "needs a memory bank"),
         ("knn", {"bank": np.zeros((0, 2))}, "needs a memory bank"),
+        ("twfr", {}, "needs its fitted mixture"),
         ("psychic", {}, "unknown scorer 'psychic'"),
     ],
 )
@@ -55,3 +66,53 @@ def test_what_a_scorer_needs_is_checked(kind, kwargs, message):
         make_scorer(kind, LABELS, source="cal.yaml", **kwargs)
     if kind != "section" or "binding" not in kwargs:
         assert str(caught.value).startswith("cal.yaml: ")
+
+
+@dataclass
+class FakeCalibration:
+    """The fields of a calibration that scorer_from_calibration reads."""
+
+    scorer: str
+    label: str | None = "fan/section_00"
+    bank: np.ndarray | None = None
+    arrays: dict = field(default_factory=dict)
+    scorer_params: dict = field(default_factory=dict)
+
+
+def test_a_fused_calibration_gives_the_mean_of_each_scorers_z_score():
+    params = {
+        "combiner": "mean",
+        "section": {"standardiser": {"mean": 1.0, "std": 2.0}},
+        "knn": {"standardiser": {"mean": 0.5, "std": 0.25}},
+    }
+    calibration = FakeCalibration("section+knn", bank=np.array([[1.0, 0.0]]), scorer_params=params)
+    scorer = scorer_from_calibration(calibration, LABELS, "cal.yaml")
+    assert isinstance(scorer, FusedScorer) and scorer.kind == "section+knn"
+    assert scorer.standardisers["knn"] == Standardiser(0.5, 0.25)
+    out = outputs([[0.0, 0.0, 0.0, 0.0]], embedding=[[0.0, 1.0]])  # knn distance 1
+    section = -np.log(0.5)  # two of four equal logits are the machine's
+    expected = ((section - 1.0) / 2.0 + (1.0 - 0.5) / 0.25) / 2
+    np.testing.assert_allclose(scorer(out), [expected])
+
+
+@pytest.mark.parametrize(
+    ("spec", "params", "message"),
+    [
+        ("section+knn", {"knn": {"standardiser": {"mean": 0, "std": 1}}}, "section.standardiser"),
+        (
+            "section+knn",
+            {
+                "section": {"standardiser": {"mean": 0, "std": 0}},
+                "knn": {"standardiser": {"mean": 0, "std": 1}},
+            },
+            "std > 0",
+        ),
+        ("section+psychic", {}, "psychic"),
+        ("twfr", {}, "twfr_"),
+    ],
+)
+def test_a_calibration_missing_what_its_scorers_need_is_refused(spec, params, message):
+    calibration = FakeCalibration(spec, bank=np.ones((1, 2)), scorer_params=params)
+    with pytest.raises(UserError, match=message) as caught:
+        scorer_from_calibration(calibration, LABELS, "cal.yaml")
+    assert "cal.yaml" in str(caught.value)

@@ -143,17 +143,17 @@ def split_domains(recordings: list[Joined]) -> tuple[list[Embedded], list[Embedd
     return (source, target) if source else (target, [])
 
 
-def score_section(spec, tests, references, label, info, hop_seconds):
+def score_section(spec, tests, references, label, info, hop_seconds, scorers: dict):
     """(clip scores, anomaly flags, domains) of a section's test recordings under `spec`.
 
-    `references(joined)` gives the normal recordings a test recording is scored against.
+    `references(joined)` gives the normal recordings a test recording is scored against;
+    `scorers` caches a calibration per (spec, label, reference recordings).
     """
     window = info.window_samples
-    scorers: dict[tuple[int, ...], object] = {}
     scores, anomalous, domains = [], [], []
     for joined in tests:
         reference = references(joined)
-        key = tuple(id(r) for r in reference)
+        key = (spec, label, *(id(r) for r in reference))
         if key not in scorers:
             main, new = split_domains(reference)
             scorers[key] = calibrated_scorer(spec, main, new, label, info, hop_seconds)
@@ -175,6 +175,7 @@ def evaluate_set(engine, data: Path, name: str, specs, hop_seconds: float) -> di
     )
     train = [join(engine, g, hop) for g in recordings_of(train_clips)]
     rows = {}
+    scorers: dict[tuple, object] = {}
     for spec in specs:
         if "section" in spec.split("+") and not any(
             lab.startswith(f"{name}/") for lab in info.labels
@@ -186,7 +187,7 @@ def evaluate_set(engine, data: Path, name: str, specs, hop_seconds: float) -> di
             references = _references(train, test, section)
             label = make_label(name, section) if "section" in spec else None
             scores, flags, domains = score_section(
-                spec, tests, references, label, info, hop_seconds
+                spec, tests, references, label, info, hop_seconds, scorers
             )
             sections[section] = section_result(scores, flags, domains)
         rows[spec] = _summary(sections)

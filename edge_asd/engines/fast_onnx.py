@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +25,7 @@ from edge_asd.engines.base import EngineOutput
 from edge_asd.engines.front_end import FrontEnd
 from edge_asd.engines.onnx_engine import (
     OnnxEngine,
+    TensorSpec,
     check_model_io,
     check_waveforms,
     describe_session,
@@ -46,6 +48,10 @@ log = logging.getLogger(__name__)
 # log-mel in dB; the embedding relative to its norm; the logits (scaled cosines)
 # absolute. Float32 rounding in another order gives about a tenth of these.
 TOLERANCES = {"logmel_db": 0.05, "embedding_relative": 1e-4, "logits": 2e-3}
+# Windows per network run. One at a time was faster per window than 4, 8 or 16 at once
+# on a 2-core x86 (the activations of one window stay in cache), and the memory the
+# network needs then does not grow with the number of machines (docs/benchmarks.md).
+NETWORK_BATCH = 1
 
 
 class FastOnnxEngine:
@@ -63,19 +69,26 @@ class FastOnnxEngine:
     ) -> None:
         self.info = info
         self.fallback_reason: str | None = None
-        _check_io(info)
         cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(info)
         cached = load_cached(info, cache_dir)
         if cached is not None:
             split, meta = cached
-            self.checked = meta.get("checked", {})
+            # model.onnx's signature as recorded when it was split (the sha256 is the same)
+            check_model_io(*signature_from_dict(meta["signature"]), info)
+            self.checked = meta["checked"]
             self._open(split, threads)
         else:
             started = time.monotonic()
+            signature = _signature(info)
+            check_model_io(*signature, info)
             split = derive_split(info)
             self._open(split, threads)
             self.checked = self._check_against_model(threads)
-            store(split, cache_dir, self.checked)
+            store(
+                split,
+                cache_dir,
+                {"checked": self.checked, "signature": signature_to_dict(*signature)},
+            )
             log.info("derived the split model in %.1f s", time.monotonic() - started)
         self.providers: list[str] = list(self._network.get_providers())
 
@@ -83,12 +96,13 @@ class FastOnnxEngine:
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
+        # No memory arena: it would keep the largest batch's activations for good.
         self._network = ort.InferenceSession(
-            split.network, sess_options=session_options(threads), providers=providers
+            split.network, sess_options=session_options(threads, arena=False), providers=providers
         )
         # a few small matrix products per hop: one thread, no hand-offs
         self._columns = ort.InferenceSession(
-            split.columns, sess_options=session_options(1), providers=providers
+            split.columns, sess_options=session_options(1, arena=False), providers=providers
         )
         self._inputs = [split.logmel_input] + ([split.tgram_input] if split.tgram_input else [])
         self.front_end = FrontEnd(split, self.info, self._columns)
@@ -123,10 +137,14 @@ class FastOnnxEngine:
     def _network_outputs(self, logmel: np.ndarray, tgram: np.ndarray | None) -> EngineOutput:
         if self._network is None:
             raise RuntimeError("the engine is closed")
-        feeds = {self._inputs[0]: logmel}
-        if tgram is not None:
-            feeds[self._inputs[1]] = tgram
-        embedding, logits = self._network.run(["embedding", "logits"], feeds)
+        parts = []
+        for first in range(0, len(logmel), NETWORK_BATCH):
+            rows = slice(first, first + NETWORK_BATCH)
+            feeds = {self._inputs[0]: logmel[rows]}
+            if tgram is not None:
+                feeds[self._inputs[1]] = tgram[rows]
+            parts.append(self._network.run(["embedding", "logits"], feeds))
+        embedding, logits = (np.concatenate(column) for column in zip(*parts, strict=True))
         return EngineOutput(embedding=embedding, logits=logits, logmel=logmel)
 
     def _check_against_model(self, threads: int | None) -> dict[str, float]:
@@ -184,7 +202,18 @@ def open_fast_engine(
         return OnnxEngine(info, threads=threads, use_cuda=False)
 
 
-def _check_io(info: ModelInfo) -> None:
-    """model.onnx's inputs and outputs against model.yaml (a light session, no inference)."""
-    session = load_session(info, threads=1, use_cuda=False, optimise=False)
-    check_model_io(*describe_session(session), info)
+def _signature(info: ModelInfo) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """model.onnx's declared inputs and outputs (a light session, no inference)."""
+    return describe_session(load_session(info, threads=1, use_cuda=False, optimise=False))
+
+
+def signature_to_dict(inputs: list[TensorSpec], outputs: list[TensorSpec]) -> dict:
+    return {"inputs": [asdict(s) for s in inputs], "outputs": [asdict(s) for s in outputs]}
+
+
+def signature_from_dict(data: dict) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    def spec(item: dict) -> TensorSpec:
+        shape = None if item["shape"] is None else tuple(item["shape"])
+        return TensorSpec(item["name"], item["element_type"], shape)
+
+    return [spec(i) for i in data["inputs"]], [spec(o) for o in data["outputs"]]

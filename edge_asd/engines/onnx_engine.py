@@ -106,14 +106,16 @@ def describe_session(session) -> tuple[list[TensorSpec], list[TensorSpec]]:
     return [spec(a) for a in session.get_inputs()], [spec(a) for a in session.get_outputs()]
 
 
-def session_options(threads: int | None = None, optimise: bool = True):
+def session_options(threads: int | None = None, optimise: bool = True, arena: bool = True):
     """onnxruntime SessionOptions as every engine here uses them.
 
-    threads: intra-op threads (None: one per core); optimise=False skips graph optimisation.
+    threads: intra-op threads (None: one per core); optimise=False skips graph optimisation;
+    arena=False returns activation memory after each run instead of keeping it.
     """
     import onnxruntime as ort
 
     options = ort.SessionOptions()
+    options.enable_cpu_mem_arena = arena
     if not optimise:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL

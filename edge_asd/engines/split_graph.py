@@ -315,20 +315,23 @@ def load_cached(info: ModelInfo, cache_dir: Path) -> tuple[SplitModel, dict] | N
             tgram_input=meta["tgram_input"],
             model_sha256=meta["model_sha256"],
         )
+        if not {"checked", "signature"} <= set(meta):
+            return None
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return split, meta
 
 
-def store(split: SplitModel, cache_dir: Path, checked: dict[str, Any]) -> bool:
-    """Write the split and `checked` (how it compared with model.onnx); False if unwritable."""
+def store(split: SplitModel, cache_dir: Path, extra: dict[str, Any]) -> bool:
+    """Write the split and `extra` into its meta (how it compared with model.onnx, say);
+    False when the cache cannot be written."""
     from edge_asd.engines.engine_cache import write_atomic
 
     network, columns, meta_path = cache_paths(cache_dir, split.model_sha256)
     try:
         write_atomic(network, split.network)
         write_atomic(columns, split.columns)
-        meta = {**split.meta(), "checked": checked}
+        meta = {**split.meta(), **extra}
         write_atomic(meta_path, (json.dumps(meta, indent=1) + "\n").encode())
     except OSError as exc:
         log.info(

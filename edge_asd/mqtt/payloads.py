@@ -112,7 +112,7 @@ def event_payload(
     `ended_at` is never before `started_at`: when the clock was set back during the event
     (NTP), the end is stamped at the start (`seq` orders events, `clock_synced` warns).
     """
-    ended_at = event.ended_at
+    ended_at = None if event.ended_at is None else max(event.ended_at, event.started_at)
     return {
         "event_id": event.event_id,
         "type": event.type,

@@ -85,8 +85,11 @@ def _logsumexp(values: np.ndarray) -> np.ndarray:
 
 
 def _precision_chol(cov: np.ndarray) -> np.ndarray:
+    """The upper Cholesky factor U of the precision (U U^T = cov^-1), from cov [D, D]."""
+    from scipy.linalg import solve_triangular
+
     lower = np.linalg.cholesky(cov)
-    return np.linalg.solve(lower, np.eye(cov.shape[0])).T
+    return solve_triangular(lower, np.eye(cov.shape[0]), lower=True).T
 
 
 def fit_gmm(

@@ -14,6 +14,7 @@ to "synced" at the moment of the jump, as NTP does at boot. What must hold:
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 import threading
@@ -26,6 +27,7 @@ import pytest
 from edge_asd.capture import Machine, SyntheticSource, Windower
 from edge_asd.config import load_config
 from edge_asd.daemon import Daemon
+from edge_asd.decider import Decider
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.synth import MachineSynth, section_profile
 from tests.harness.broker import Broker, Collector
@@ -111,15 +113,23 @@ def test_events_say_clock_synced_keep_seq_and_never_end_before_they_start(
         try:
             mqtt_collector.wait_for(lambda ms: len(events()) >= 4, timeout_s=120)
             clock.offset_s, synced["now"] = 0.0, True  # NTP answers: a month forward
-            # someone sets the clock back an hour, while an event is open
-            mqtt_collector.wait_for(
-                lambda ms: len(events()) >= 10 and events()[-1]["type"] == "start", 120
-            )
-            clock.offset_s = -HOUR_S
+            mqtt_collector.wait_for(lambda ms: len(events()) >= 10, timeout_s=120)
+            set_back.set()  # at the next start, someone sets the clock back an hour
             mqtt_collector.wait_for(lambda ms: len(events()) >= 16, timeout_s=120)
         finally:
             daemon.request_stop()
 
+    set_back = threading.Event()
+    feed = Decider.feed
+
+    def feed_then_maybe_set_back(self, score, timestamp, rms=None):
+        events = feed(self, score, timestamp, rms)
+        if set_back.is_set() and any(event.type == "start" for event in events):
+            set_back.clear()
+            clock.offset_s = -HOUR_S  # the event just opened ends on the set-back clock
+        return events
+
+    monkeypatch.setattr(Decider, "feed", feed_then_maybe_set_back)
     handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
     driver = threading.Thread(target=ntp_then_set_back, daemon=True)
     driver.start()
@@ -137,6 +147,8 @@ def test_events_say_clock_synced_keep_seq_and_never_end_before_they_start(
     assert flags == sorted(flags)  # unsynced until NTP answered, synced from then on
     month_ago = time.strftime("%Y-%m-%d", time.gmtime(clock.real() - 30 * DAY_S))
     assert received[0]["started_at"].startswith(month_ago)  # stamped by the stale clock
+    starts = [e["started_at"] for e in received if e["type"] == "start"]
+    assert any(b < a for a, b in itertools.pairwise(starts)), "the clock was never set back"
     for event in received:
-        if event["ended_at"] is not None:
+        if event["type"] == "end":
             assert event["ended_at"] >= event["started_at"], event  # ISO UTC sorts as time

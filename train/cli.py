@@ -5,6 +5,7 @@
     edge-asd-train evaluate --data ROOT --run RUN [--scorer section|knn]
     edge-asd-train export --run RUN
     edge-asd-train table1 --data ROOT --out DIR [--epochs N]
+    edge-asd-train synthetic --out WORK [--machine-type T] [--sections 0 1 2]
 
 Several GPUs: `torchrun --nproc_per_node N -m train.cli fit ...` (DDP). A UserError
 becomes one line on stderr and its exit code; anything else keeps its traceback.
@@ -111,6 +112,28 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_synthetic(subparsers) -> None:
+    p = subparsers.add_parser(
+        "synthetic",
+        help="generate machine sound and train a quick model on it (the demo's model)",
+    )
+    p.add_argument("--out", required=True, help="work directory: WORK/data, WORK/run/model")
+    p.add_argument("--machine-type", default="fan", help="generated machine type (default fan)")
+    p.add_argument("--sections", type=int, nargs="+", default=[0, 1, 2], help="its sections")
+    add_common(p)
+    p.set_defaults(func=run_synthetic)
+
+
+def run_synthetic(args: argparse.Namespace) -> int:
+    from train.synthetic import train_on_synthetic
+
+    result = train_on_synthetic(
+        args.out, (args.machine_type,), tuple(args.sections), progress=not args.quiet
+    )
+    print(f"model {result.model_dir}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="edge-asd-train", description="Train, evaluate and export edge-asd models."
@@ -119,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_fit(subparsers)
     register_export(subparsers)
+    register_synthetic(subparsers)
     for name in ("evaluate_cli", "table1"):  # each module adds its own parser
         try:
             module = importlib.import_module(f"train.{name}")

@@ -36,9 +36,10 @@ fi
 if [ "$want_train" = 1 ]; then
     # The CPU build first, pinned, so the `train` extra's range is already met and pip
     # downloads no CUDA libraries.
-    .venv/bin/python -m pip install -q "torch==2.13.0" || .venv/bin/python -m pip install -q \
-        --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
-    .venv/bin/python -m pip install -q -e ".[train,dev]"
+    .venv/bin/python -m pip install -q "torch==2.13.0"
+    # The constraint keeps that torch: a dependency asking for another one fails here
+    # instead of silently replacing it with a CUDA build.
+    .venv/bin/python -m pip install -q -c <(echo "torch==2.13.0") -e ".[train,dev]"
 else
     .venv/bin/python -m pip install -q -e ".[dev]"
 fi

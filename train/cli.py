@@ -2,7 +2,7 @@
 
     edge-asd-train fit --data ROOT --out RUN [--config RECIPE] [--machine-type T ...]
                        [--labels SCHEME] [--epochs N] [--device cpu|cuda] [--resume]
-    edge-asd-train evaluate --data ROOT --run RUN [--scorer section|knn]
+    edge-asd-train evaluate --data ROOT --run RUN [--scorer section|knn|twfr|knn+twfr|...]
     edge-asd-train export --run RUN
     edge-asd-train table1 --data ROOT --out DIR [--epochs N]
     edge-asd-train synthetic --out WORK [--machine-type T] [--sections 0 1 2]

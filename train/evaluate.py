@@ -1,11 +1,15 @@
 """`evaluate`: score a DCASE tree's test clips with an exported model, as the runtime does.
 
 The model runs through edge_asd's engine (onnxruntime by default, the exported ONNX), and
-clips are scored by the runtime's scorers: `section` (edge_asd.scoring.section) or `knn`
-(edge_asd.scoring.knn, a bank per section from the normal train clips: k-means centres
-of the source clips plus every target clip). A clip's score is the mean over its windows
-(one window for a 10 s clip). The decision threshold per section is the DCASE baseline's:
-a gamma fitted to the scores of the normal train clips, at its 0.9 quantile.
+clips are scored by the runtime's scorers: `section` (edge_asd.scoring.section), or any
+scorer `edge-asd calibrate` makes (`knn`, `twfr`, a fusion such as `knn+twfr`), calibrated
+per section on the normal train clips exactly as the runtime calibrates a machine
+(edge_asd.calibration.build): source clips as the main set, target clips as the new
+condition (kept raw in the knn bank), twfr's pooling and mixture chosen on those clips
+alone, a fusion standardised on honest leave-out scores. A clip's score is the mean over
+its windows (one window for a 10 s clip). The decision threshold per section is the DCASE
+baseline's: a gamma fitted to the scores of the normal train clips (honest leave-out
+scores for a calibrated scorer), at its 0.9 quantile.
 """
 
 from __future__ import annotations
@@ -18,32 +22,41 @@ from pathlib import Path
 import numpy as np
 
 from edge_asd.audio import SAMPLE_RATE, read_audio
+from edge_asd.calibration.build import Embedded, Settings, calibrate
 from edge_asd.dcase import Clip, list_clips, machine_types
-from edge_asd.engines import Engine, open_engine
+from edge_asd.engines import Engine, EngineOutput, open_engine
 from edge_asd.errors import AudioFileError, UserError
 from edge_asd.labels import make_label, matching_indices
-from edge_asd.model_file import load_model_info
-from edge_asd.scoring.knn import build_bank, knn_scores
+from edge_asd.model_file import ModelInfo, load_model_info
+from edge_asd.scoring.scorer import SCORER_KINDS, scorer_from_calibration, scorer_names
 from edge_asd.scoring.section import section_scores
+from edge_asd.scoring.twfr import pool_candidates
 from train.checkpoint import MODEL_DIR
 from train.clip_audio import clip_windows
 from train.metrics import SectionResult, section_result
 
 log = logging.getLogger(__name__)
 
-SCORERS = ("section", "knn")
+SCORERS = SCORER_KINDS  # or several joined by '+', fused
 DECISION_QUANTILE = 0.9
 KNN_CENTRES = 16
 BATCH_WINDOWS = 16
+CLIP_HOP_SECONDS = 1.0  # between the windows of a clip longer than one
 
 
 @dataclass(frozen=True)
 class ClipOutputs:
-    """A clip's per-window embeddings [W, D] and logits [W, L]."""
+    """A clip's per-window embeddings [W, D] and logits [W, L]; its log-mel [W, n_mels,
+    frames] or only that pooled for twfr [W, n_r, n_mels] when asked for."""
 
     clip: Clip
     embedding: np.ndarray
     logits: np.ndarray
+    logmel: np.ndarray | None = None
+    pooled: np.ndarray | None = None
+
+    def engine_output(self) -> EngineOutput:
+        return EngineOutput(self.embedding, self.logits, self.logmel)
 
 
 @dataclass
@@ -73,9 +86,17 @@ def model_dirs(run: str | Path) -> list[Path]:
 
 
 def clip_outputs(
-    engine: Engine, clips: Sequence[Clip], window_samples: int, policy: str
+    engine: Engine,
+    clips: Sequence[Clip],
+    window_samples: int,
+    policy: str,
+    keep: str | None = None,
 ) -> list[ClipOutputs]:
-    """Run every window of every clip through the engine, BATCH_WINDOWS at a time."""
+    """Run every window of every clip through the engine, BATCH_WINDOWS at a time.
+
+    keep: None, "logmel" (160 kB a window: one section's test clips at a time) or
+    "pooled" (the log-mel pooled at every twfr r, what a twfr calibration needs).
+    """
     windows, owners = [], []
     for i, clip in enumerate(clips):
         try:
@@ -83,43 +104,75 @@ def clip_outputs(
         except AudioFileError as exc:
             log.warning("skipped: %s", exc)
             continue
-        w = clip_windows(samples, window_samples, policy, hop_samples=SAMPLE_RATE)
+        w = clip_windows(
+            samples, window_samples, policy, hop_samples=round(CLIP_HOP_SECONDS * SAMPLE_RATE)
+        )
         windows.append(w)
         owners += [i] * len(w)
     if not windows:
         return []
     stacked = np.concatenate(windows).astype(np.float32)
-    embeddings, logits = [], []
+    embeddings, logits, extra = [], [], []
     for first in range(0, len(stacked), BATCH_WINDOWS):
         out = engine.infer(stacked[first : first + BATCH_WINDOWS])
         embeddings.append(out.embedding)
         logits.append(out.logits)
+        if keep is not None:
+            extra.append(out.logmel if keep == "logmel" else pool_candidates(out.logmel))
     embedding, logit = np.concatenate(embeddings), np.concatenate(logits)
+    kept = np.concatenate(extra) if extra else None
     owners_array = np.asarray(owners)
-    return [
-        ClipOutputs(clips[i], embedding[owners_array == i], logit[owners_array == i])
-        for i in sorted(set(owners))
-    ]
+    outputs = []
+    for i in sorted(set(owners)):
+        mine = owners_array == i
+        part = None if kept is None else kept[mine]
+        logmel, pooled = (part, None) if keep == "logmel" else (None, part)
+        outputs.append(ClipOutputs(clips[i], embedding[mine], logit[mine], logmel, pooled))
+    return outputs
 
 
 def make_section_scorer(
-    scorer: str, labels: Sequence[str], machine_type: str, section: str, train: list[ClipOutputs]
-) -> Callable[[ClipOutputs], float]:
-    """clip -> score (mean over its windows) for one section."""
+    scorer: str,
+    info: ModelInfo,
+    machine_type: str,
+    section: str,
+    train: list[ClipOutputs],
+) -> tuple[Callable[[ClipOutputs], float], np.ndarray]:
+    """(clip -> score, the mean over its windows; the normal train clips' scores) of one
+    section. `section` alone needs no calibration; any other scorer is calibrated on the
+    section's normal train clips as `edge-asd calibrate` would, and the train clips'
+    scores are its honest leave-out scores."""
+    label = make_label(machine_type, section)
     if scorer == "section":
-        indices = matching_indices(labels, make_label(machine_type, section))
-        return lambda c: float(section_scores(c.logits, indices).mean())
-    source = [c.embedding for c in train if c.clip.domain == "source"]
-    target = [c.embedding for c in train if c.clip.domain == "target"]
+        indices = matching_indices(info.labels, label)
+
+        def section_score(c: ClipOutputs) -> float:
+            return float(section_scores(c.logits, indices).mean())
+
+        return section_score, np.array([section_score(c) for c in train])
+    window_seconds = info.window_samples / info.sample_rate
+    source = [_embedded(c, window_seconds) for c in train if c.clip.domain == "source"]
+    target = [_embedded(c, window_seconds) for c in train if c.clip.domain == "target"]
     if not source and not target:
-        raise UserError(f"{machine_type} section {section}: no normal train clip for a knn bank")
-    dim = (source or target)[0].shape[1]
-    bank = build_bank(
-        np.concatenate(source) if source else np.zeros((0, dim)),
-        KNN_CENTRES,
-        new_condition=np.concatenate(target) if target else None,
+        raise UserError(f"{machine_type} section {section}: no normal train clip to calibrate on")
+    main, new = (source, target) if source else (target, [])
+    settings = Settings(
+        machine=f"{machine_type}_{section}",
+        scorer=scorer,
+        label=label if "section" in scorer.split("+") else None,
+        quantile=DECISION_QUANTILE,
+        n_centres=KNN_CENTRES,
+        hop_seconds=CLIP_HOP_SECONDS,
     )
-    return lambda c: float(knn_scores(c.embedding, bank).mean())
+    result = calibrate(main, new, settings, info)
+    calibrated = scorer_from_calibration(result.calibration, info.labels, str(settings.machine))
+    train_scores = np.array([float(np.mean(run)) for run in result.runs])
+    return lambda c: float(np.mean(calibrated(c.engine_output()))), train_scores
+
+
+def _embedded(c: ClipOutputs, window_seconds: float) -> Embedded:
+    seconds = (len(c.embedding) - 1) * CLIP_HOP_SECONDS + window_seconds  # as windowed
+    return Embedded(c.clip.path.name, c.embedding, c.logits, seconds, c.pooled)
 
 
 def decision_threshold(train_scores: np.ndarray) -> float:
@@ -153,19 +206,27 @@ def evaluate_type(
     scorer: str,
     policy: str,
 ) -> list[SectionScores]:
-    """Score every section of one machine type's test clips."""
+    """Score every section of one machine type's test clips (one section's at a time)."""
     window_samples = engine.info.window_samples
+    twfr = "twfr" in scorer.split("+")
     test = list_clips(root, machine_type, "test")
     train_clips = [c for c in list_clips(root, machine_type, "train") if not c.is_anomaly]
-    test_out = clip_outputs(engine, test, window_samples, policy)
-    train_out = clip_outputs(engine, train_clips, window_samples, policy)
+    train_out = clip_outputs(
+        engine, train_clips, window_samples, policy, keep="pooled" if twfr else None
+    )
     results = []
-    for section in sorted({c.clip.section for c in test_out}):
+    for section in sorted({c.section for c in test}):
+        clips_in = [c for c in test if c.section == section]
+        clips = clip_outputs(
+            engine, clips_in, window_samples, policy, keep="logmel" if twfr else None
+        )
+        if not clips:
+            continue
         train = [c for c in train_out if c.clip.section == section]
-        clips = [c for c in test_out if c.clip.section == section]
-        score_of = make_section_scorer(scorer, labels, machine_type, section, train)
+        score_of, train_scores = make_section_scorer(
+            scorer, engine.info, machine_type, section, train
+        )
         scores = np.array([score_of(c) for c in clips])
-        train_scores = np.array([score_of(c) for c in train])
         result = section_result(
             scores, [c.clip.is_anomaly for c in clips], [c.clip.domain for c in clips]
         )
@@ -192,8 +253,7 @@ def evaluate_run(
     short_clips: str = "tile",
 ) -> list[SectionScores]:
     """Every section of every machine type that the run's models know and the tree holds."""
-    if scorer not in SCORERS:
-        raise UserError(f"--scorer {scorer!r}: choose one of {SCORERS}")
+    scorer = "+".join(scorer_names(scorer, "--scorer"))
     root = Path(data_root)
     present = set(machine_types(root))
     sections: list[SectionScores] = []

@@ -13,7 +13,12 @@ def register(subparsers) -> None:
     p = subparsers.add_parser("evaluate", help="DCASE 2022 metrics on a tree's test clips")
     p.add_argument("--data", required=True, help="DCASE 2022 root with <type>/test/*.wav")
     p.add_argument("--run", required=True, help="run directory (or a model directory)")
-    p.add_argument("--scorer", choices=SCORERS, default="section")
+    p.add_argument(
+        "--scorer",
+        default="section",
+        help=f"one of {', '.join(SCORERS)}, or several joined by '+' (e.g. knn+twfr): each "
+        "standardised on its honest scores on the normal train clips, then averaged",
+    )
     p.add_argument(
         "--out", help="where the CSVs, summary.json and roc.png go (default RUN/eval_<scorer>)"
     )

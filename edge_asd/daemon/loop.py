@@ -132,7 +132,7 @@ class _Loop:
         fallback = self.stats.engine_fallback_reason
         log.info(
             "engine %s warmed up in %.2f s%s",
-            self.engine.name,
+            getattr(self.engine, "description", self.engine.name),
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )

@@ -48,6 +48,10 @@ log = logging.getLogger(__name__)
 # log-mel in dB; the embedding relative to its norm; the logits (scaled cosines)
 # absolute. Float32 rounding in another order gives about a tenth of these.
 TOLERANCES = {"logmel_db": 0.05, "embedding_relative": 1e-4, "logits": 2e-3}
+# What those allow the scores to differ by: a knn score (a cosine distance) by about
+# twice the embedding's relative change; a section score (a difference of two
+# log-sum-exps of the logits) by twice the logits'.
+SCORE_TOLERANCES = {"knn": 2e-4, "section": 4e-3}
 # Windows per network run. One at a time was faster per window than 4, 8 or 16 at once
 # on a 2-core x86 (the activations of one window stay in cache), and the memory the
 # network needs then does not grow with the number of machines (docs/benchmarks.md).
@@ -63,6 +67,7 @@ class FastOnnxEngine:
     """
 
     name = "onnxruntime"
+    description = "onnxruntime (model.onnx split: front end per frame, network per window)"
 
     def __init__(
         self, info: ModelInfo, threads: int | None = None, cache_dir: Path | None = None

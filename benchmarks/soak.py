@@ -128,6 +128,9 @@ def run_daemon(
             stderr=log,
         )
         samples = sample_rss(process, watcher)
+    with open(folder / "rss.csv", "w") as csv:  # for a plot of memory against windows
+        csv.write("windows_scored,rss_mb\n")
+        csv.writelines(f"{windows},{rss:.2f}\n" for windows, rss in samples)
     wall_seconds = time.monotonic() - started
     logged = [int(m) for m in SEQ.findall(log_path.read_text())]
     watcher.wait_for_seqs(set(logged), timeout_s=30)

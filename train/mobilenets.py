@@ -130,7 +130,9 @@ class InvertedResidual(nn.Module):
         if mid_channels != in_channels:
             layers.append(ConvBN(in_channels, mid_channels, activation=activation))
         layers.append(
-            ConvBN(mid_channels, mid_channels, kernel, stride, depthwise=True, activation=activation)
+            ConvBN(
+                mid_channels, mid_channels, kernel, stride, depthwise=True, activation=activation
+            )
         )
         if squeeze_excite:
             layers.append(SqueezeExcite(mid_channels))
@@ -168,9 +170,7 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, in_channels: int, embedding_dim: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = [
-            ConvBN(in_channels, V2_STEM_CHANNELS, 3, 2, activation=nn.ReLU6)
-        ]
+        layers: list[nn.Module] = [ConvBN(in_channels, V2_STEM_CHANNELS, 3, 2, activation=nn.ReLU6)]
         channels = V2_STEM_CHANNELS
         for expansion, out_channels, repeats, first_stride in V2_BLOCKS:
             for i in range(repeats):

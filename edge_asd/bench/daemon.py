@@ -31,7 +31,8 @@ class DaemonResult:
     windows_per_second: scores received over the time between the first and the last;
     first_score_seconds: from the process start to the first score at the broker;
     peak_rss_mb: the process's high-water mark (VmHWM); steady_rss_mb: median RSS once
-    scoring; cpu_share: its CPU time over the steady part, as a share of all `cores`.
+    scoring; cpu_share: its CPU time over the steady part, as a share of all `cores`;
+    cpu_ms_per_window: that CPU time per window scored meanwhile.
     """
 
     label: str
@@ -43,6 +44,7 @@ class DaemonResult:
     cpu_share: float | None
     cores: int
     exit_code: int | None
+    cpu_ms_per_window: float | None = None
     log_tail: str = ""
 
 
@@ -161,9 +163,12 @@ def _summarise(label, exit_code, scores: _Scores, samples, started, log_path) ->
         last = min(steady[-1][0], times[-1]) if rate is not None else steady[-1][0]
         steady = [s for s in steady if s[0] <= last] or steady
     cores = os.cpu_count() or 1
-    cpu_share = None
+    cpu_share = cpu_ms = None
     if len(steady) >= 2 and steady[-1][0] > steady[0][0]:
-        cpu_share = (steady[-1][1] - steady[0][1]) / ((steady[-1][0] - steady[0][0]) * cores)
+        (start, start_cpu), (end, end_cpu) = steady[0][:2], steady[-1][:2]
+        cpu_share = (end_cpu - start_cpu) / ((end - start) * cores)
+        scored = sum(1 for t in times if start < t <= end)
+        cpu_ms = 1000 * (end_cpu - start_cpu) / scored if scored else None
     windows = int(stats["windows_scored"]) if stats else len(times)
     tail = log_path.read_text(errors="replace")[-2000:] if log_path.exists() else ""
     return DaemonResult(
@@ -176,5 +181,6 @@ def _summarise(label, exit_code, scores: _Scores, samples, started, log_path) ->
         cpu_share=cpu_share,
         cores=cores,
         exit_code=exit_code,
+        cpu_ms_per_window=cpu_ms,
         log_tail=tail,
     )

@@ -35,8 +35,9 @@ class Subject:
 
 @dataclass(frozen=True)
 class LatencyResult:
-    """One subject at one batch size: call latency percentiles (ms, a whole batch), and
-    windows per second over all timed calls."""
+    """One subject at one batch size: call latency percentiles (ms, a whole batch),
+    windows per second over all timed calls, and the CPU time this process spent per
+    window (all its threads: what the work costs, whatever else the machine runs)."""
 
     label: str
     batch: int
@@ -44,6 +45,7 @@ class LatencyResult:
     p95_ms: float
     windows_per_second: float
     calls: int
+    cpu_ms_per_window: float | None = None
 
     @property
     def per_window_ms(self) -> float:
@@ -86,14 +88,16 @@ def measure_latency(
     results = []
     for batch in batch_sizes:
         times: dict[str, list[float]] = {subject.label: [] for subject in subjects}
+        cpu: dict[str, float] = {subject.label: 0.0 for subject in subjects}
         for call in range(calls + warm_up_calls):
             for subject in subjects:
                 windows, ends = signal.windows(cursor[subject.label], batch)
                 cursor[subject.label] += batch
-                started = time.perf_counter()
+                started, started_cpu = time.perf_counter(), time.process_time()
                 subject.run(windows, ends)
                 if call >= warm_up_calls:
                     times[subject.label].append(time.perf_counter() - started)
+                    cpu[subject.label] += time.process_time() - started_cpu
         for subject in subjects:
             seconds = np.asarray(times[subject.label])
             results.append(
@@ -104,6 +108,7 @@ def measure_latency(
                     p95_ms=float(np.percentile(seconds, 95) * 1000),
                     windows_per_second=float(batch * len(seconds) / seconds.sum()),
                     calls=len(seconds),
+                    cpu_ms_per_window=1000 * cpu[subject.label] / (batch * len(seconds)),
                 )
             )
         if progress is not None:

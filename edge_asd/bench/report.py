@@ -19,6 +19,7 @@ COLUMNS = (
     "p95 ms",
     "ms/window",
     "windows/s",
+    "CPU ms/window",
     "CPU share",
     "peak RSS MB",
     "steady RSS MB",
@@ -38,6 +39,7 @@ def latency_row(result: LatencyResult) -> list[str]:
         _number(result.p95_ms),
         _number(result.per_window_ms),
         _number(result.windows_per_second),
+        _number(result.cpu_ms_per_window),
         *["–"] * 4,
     ]
 
@@ -49,6 +51,7 @@ def daemon_row(result: DaemonResult) -> list[str]:
         "–",
         *["–"] * 3,
         _number(result.windows_per_second),
+        _number(result.cpu_ms_per_window),
         "–" if share is None else f"{share:.0f} % of {result.cores}",
         _number(result.peak_rss_mb, 0),
         _number(result.steady_rss_mb, 0),

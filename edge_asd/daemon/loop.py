@@ -61,9 +61,11 @@ class Daemon:
 
     def run(self) -> int:
         from edge_asd.capture import Machine, Windower
+        from edge_asd.daemon.memory import return_large_blocks
         from edge_asd.engines import open_engine
         from edge_asd.model_file import load_model_info
 
+        return_large_blocks()  # before the first window: a steady RSS (see the module)
         config = self.config
         info = load_model_info(config.model)
         machines = load_machines(config, info)

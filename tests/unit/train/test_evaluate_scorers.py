@@ -28,9 +28,11 @@ def test_twfr_is_calibrated_per_section_and_ranks_generated_faults_above_normals
     (section,) = evaluate_run(tree, exported_model, scorer="twfr", threads=1)
     assert len(section.train_scores) == 6  # five source and one target clip, scored honestly
     assert np.isfinite(section.train_scores).all() and np.isfinite(section.threshold)
-    source = [c.domain == "source" for c in section.clips]
-    normal = [s for s, c, x in zip(section.scores, section.clips, source) if x and not c.is_anomaly]
-    faults = [s for s, c, x in zip(section.scores, section.clips, source) if x and c.is_anomaly]
+    source = [
+        (s, c) for s, c in zip(section.scores, section.clips, strict=True) if c.domain == "source"
+    ]
+    normal = [s for s, c in source if not c.is_anomaly]
+    faults = [s for s, c in source if c.is_anomaly]
     assert auc(normal, faults) == 1.0  # the log-mel alone shows an added tone or impacts
 
 

@@ -50,8 +50,8 @@ from edge_asd.engines.base import EngineOutput
 from edge_asd.errors import UserError
 from edge_asd.labels import make_label
 from edge_asd.model_file import load_model_info
-from edge_asd.scoring.scorer import scorer_from_calibration
-from edge_asd.scoring.twfr import pool_candidates
+from edge_asd.scoring.scorer import SCORER_KINDS, FusedScorer, make_scorer
+from edge_asd.scoring.twfr import TwfrModel, pool_candidates
 from edge_asd.windows import hop_samples, sliding_windows, window_starts
 from train.metrics import SectionResult, official_score, section_result
 
@@ -126,13 +126,41 @@ def clip_scores(joined: Joined, scores: np.ndarray, window: int) -> list[float]:
     return out
 
 
-def calibrated_scorer(spec, main, new, label, info, hop_seconds):
-    """The scorer `edge-asd calibrate --scorer spec` would write for these recordings."""
+def calibrated_scorers(specs, main, new, label, info, hop_seconds) -> dict[str, object]:
+    """The scorer `edge-asd calibrate --scorer SPEC` would write, for every spec.
+
+    One calibration with every scorer the specs name: each scorer is fitted on its own
+    (its state and honest scores do not depend on the others), so its part of the joint
+    calibration, and the fusion of the parts a spec names, is what that spec's own
+    calibration holds; only the threshold (not used here) would differ.
+    """
+    names = [n for n in SCORER_KINDS if any(n in spec.split("+") for spec in specs)]
     settings = Settings(
-        machine="benchmark", scorer=spec, label=label, quantile=0.9, hop_seconds=hop_seconds
+        machine="benchmark",
+        scorer="+".join(names),
+        label=label,
+        quantile=0.9,
+        hop_seconds=hop_seconds,
     )
-    calibration = calibrate(main, new, settings, info).calibration
-    return scorer_from_calibration(calibration, info.labels, "benchmark")
+    result = calibrate(main, new, settings, info)
+    cal = result.calibration
+    twfr = TwfrModel.from_arrays(cal.arrays) if "twfr" in names else None
+    singles = {
+        n: make_scorer(n, info.labels, binding=label, bank=cal.bank, twfr=twfr) for n in names
+    }
+    scorers = {}
+    for spec in specs:
+        parts = spec.split("+")
+        if len(parts) == 1:
+            scorers[spec] = singles[spec]
+        else:
+            standardisers = {p: result.standardisers[p] for p in parts}
+            scorers[spec] = FusedScorer(tuple(singles[p] for p in parts), standardisers)
+    twfr_params = cal.scorer_params.get("twfr", cal.scorer_params) if twfr else {}
+    if twfr_params:
+        choice = "r={r:g}, {n_components} component(s), reg {reg_covar:g}".format(**twfr_params)
+        scorers["twfr choice"] = choice
+    return scorers
 
 
 def split_domains(recordings: list[Joined]) -> tuple[list[Embedded], list[Embedded]]:
@@ -143,25 +171,25 @@ def split_domains(recordings: list[Joined]) -> tuple[list[Embedded], list[Embedd
     return (source, target) if source else (target, [])
 
 
-def score_section(spec, tests, references, label, info, hop_seconds, scorers: dict):
-    """(clip scores, anomaly flags, domains) of a section's test recordings under `spec`.
+def score_section(specs, tests, references, label, info, hop_seconds, cache: dict) -> dict:
+    """Per spec: (clip scores, anomaly flags, domains) of a section's test recordings.
 
     `references(joined)` gives the normal recordings a test recording is scored against;
-    `scorers` caches a calibration per (spec, label, reference recordings).
+    `cache` keeps the scorers of each (label, reference recordings).
     """
     window = info.window_samples
-    scores, anomalous, domains = [], [], []
+    out = {spec: ([], [], []) for spec in specs}
     for joined in tests:
         reference = references(joined)
-        key = (spec, label, *(id(r) for r in reference))
-        if key not in scorers:
+        key = (label, *(id(r) for r in reference))
+        if key not in cache:
             main, new = split_domains(reference)
-            scorers[key] = calibrated_scorer(spec, main, new, label, info, hop_seconds)
-        window_scores = scorers[key](joined.output)
-        scores += clip_scores(joined, window_scores, window)
-        anomalous += [c.is_anomaly for c in joined.clips]
-        domains += [c.domain for c in joined.clips]
-    return scores, anomalous, domains
+            cache[key] = calibrated_scorers(specs, main, new, label, info, hop_seconds)
+        for spec, (scores, anomalous, domains) in out.items():
+            scores += clip_scores(joined, cache[key][spec](joined.output), window)
+            anomalous += [c.is_anomaly for c in joined.clips]
+            domains += [c.domain for c in joined.clips]
+    return out
 
 
 def evaluate_set(engine, data: Path, name: str, specs, hop_seconds: float) -> dict:
@@ -169,28 +197,26 @@ def evaluate_set(engine, data: Path, name: str, specs, hop_seconds: float) -> di
     info = engine.info
     hop = hop_samples(hop_seconds, info.sample_rate)
     test = [join(engine, g, hop) for g in recordings_of(list_clips(data, name, "test"))]
-    has_train = (data / name / "train").is_dir()
-    train_clips = (
-        [c for c in list_clips(data, name, "train") if not c.is_anomaly] if has_train else []
-    )
+    train_clips = []
+    if (data / name / "train").is_dir():
+        train_clips = [c for c in list_clips(data, name, "train") if not c.is_anomaly]
     train = [join(engine, g, hop) for g in recordings_of(train_clips)]
-    rows = {}
-    scorers: dict[tuple, object] = {}
-    for spec in specs:
-        if "section" in spec.split("+") and not any(
-            lab.startswith(f"{name}/") for lab in info.labels
-        ):
-            continue  # the model does not know this machine: no section score
-        sections: dict[str, SectionResult] = {}
-        for section in sorted({j.clips[0].section for j in test}):
-            tests = [j for j in test if j.clips[0].section == section]
-            references = _references(train, test, section)
-            label = make_label(name, section) if "section" in spec else None
-            scores, flags, domains = score_section(
-                spec, tests, references, label, info, hop_seconds, scorers
-            )
-            sections[section] = section_result(scores, flags, domains)
-        rows[spec] = _summary(sections)
+    if not any(label.startswith(f"{name}/") for label in info.labels):
+        specs = [s for s in specs if "section" not in s.split("+")]  # the model lacks it
+    sections: dict[str, dict[str, SectionResult]] = {spec: {} for spec in specs}
+    cache: dict[tuple, dict] = {}  # per reference set: scorer per spec, and twfr's choice
+    for section in sorted({j.clips[0].section for j in test}):
+        tests = [j for j in test if j.clips[0].section == section]
+        label = make_label(name, section) if any("section" in s for s in specs) else None
+        scored = score_section(
+            specs, tests, _references(train, test, section), label, info, hop_seconds, cache
+        )
+        for spec, (scores, flags, domains) in scored.items():
+            sections[spec][section] = section_result(scores, flags, domains)
+    rows = {spec: _summary(results) for spec, results in sections.items()}
+    choices = [c["twfr choice"] for c in cache.values() if "twfr choice" in c]
+    if "twfr" in rows:
+        rows["twfr"]["choices"] = {c: choices.count(c) for c in sorted(set(choices))}
     return rows
 
 
@@ -307,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
         engine.close()
     print(f"model: {model} (sha256 {load_model_info(model).onnx_sha256[:12]})")
     print(table(results, specs))
+    for name, rows in results.items():
+        if "twfr" in rows:
+            chosen = "; ".join(f"{c} (x{n})" for c, n in rows["twfr"]["choices"].items())
+            print(f"{name}: twfr chose {chosen}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", required=True, help="model directory")
     parser.add_argument("--hours", type=float, default=2.0, help="audio of the fast run")
     parser.add_argument("--realtime-seconds", type=float, default=120.0, help="live run length")
+    parser.add_argument("--machines", type=int, default=1, help="machines (source channels)")
     parser.add_argument("--warmup-windows", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2, help="onnxruntime threads")
     parser.add_argument("--work", help="working folder (default: a temporary one)")
@@ -83,6 +84,7 @@ def soak(args: argparse.Namespace, work: Path) -> dict:
         "live_exit_0": live["exit_code"] == 0,
     }
     return {
+        "machines": args.machines,
         "fast_audio_hours": args.hours,
         **{f"fast_{k}": v for k, v in fast.items()},
         "fast_rss_growth_mb": round(growth, 2),
@@ -158,21 +160,27 @@ def run_daemon(
 
 
 def config(args, folder: Path, port: int, calibration: Path, realtime: bool, seconds: float):
+    """The daemon's config: one synthetic source, a machine on each of its channels."""
     source = {"kind": "synthetic", "name": "gen", "machine_type": "fan", "section": 0,
-              "seed": 7, "realtime": realtime, "duration_seconds": seconds}  # fmt: skip
+              "seed": 7, "channels": args.machines, "realtime": realtime,
+              "duration_seconds": seconds}  # fmt: skip
+    decision = {"k": 1, "n": 1, "m_close": 1}
+    machines = [
+        {
+            "name": f"pump-{channel + 1}",
+            "source": "gen",
+            "channel": channel,
+            "calibration": str(calibration),
+            "decision": decision,
+        }
+        for channel in range(args.machines)
+    ]
     return {
         "device_id": folder.name,
         "model": args.model,
         "engine": {"threads": args.threads},
         "audio": {"sources": [source]},
-        "machines": [
-            {
-                "name": "pump-1",
-                "source": "gen",
-                "calibration": str(calibration),
-                "decision": {"k": 1, "n": 1, "m_close": 1},
-            }
-        ],
+        "machines": machines,
         "mqtt": {"host": "127.0.0.1", "port": port, "topic_prefix": "soak"},
         "outbox": {"path": str(folder / "outbox.sqlite")},
         "metrics": {"stats_interval_seconds": 2},

@@ -140,6 +140,7 @@ def honest_knn_scores(
     as it has windows.
     """
     from edge_asd.scoring.knn import build_bank, knn_scores
+    from edge_asd.scoring.twfr import one_blas_thread
 
     def build(main_part: np.ndarray, new_part: np.ndarray | None) -> np.ndarray:
         if len(main_part) == 0:  # a fold of the new condition set with no main set at all
@@ -147,7 +148,8 @@ def honest_knn_scores(
         centres = min(n_centres, len(main_part))
         return build_bank(main_part, centres, new_condition=new_part, seed=seed)
 
-    return honest_scores(main, new_condition, build, knn_scores, gap_windows)
+    with one_blas_thread():
+        return honest_scores(main, new_condition, build, knn_scores, gap_windows)
 
 
 def honest_twfr_scores(
@@ -165,7 +167,7 @@ def honest_twfr_scores(
     n_mels]; both sets are normal sound, so a fold's mixture is fitted on what is kept of
     either, with the chosen components and regularisation.
     """
-    from edge_asd.scoring.twfr import fit_pooled
+    from edge_asd.scoring.twfr import fit_pooled, one_blas_thread
 
     def build(main_part: np.ndarray, new_part: np.ndarray | None) -> TwfrModel:
         parts = [p for p in (main_part, new_part) if p is not None and len(p)]
@@ -174,4 +176,5 @@ def honest_twfr_scores(
     def score(features: np.ndarray, model: TwfrModel) -> np.ndarray:
         return model.pooled_scores(features)
 
-    return honest_scores(main, new_condition, build, score, gap_windows)
+    with one_blas_thread():
+        return honest_scores(main, new_condition, build, score, gap_windows)

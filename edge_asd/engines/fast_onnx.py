@@ -117,8 +117,9 @@ class FastOnnxEngine:
         self.front_end = FrontEnd(split, self.info, self._columns)
 
     def warm_up(self, batch_size: int = 1) -> None:
-        """Run once on silence so that the first real window is not slow."""
-        self.infer(np.zeros((batch_size, self.info.window_samples), dtype=np.float32))
+        """Run once on silence so that the first real window is not slow. One window
+        whatever `batch_size`: the network runs NETWORK_BATCH windows at a time anyway."""
+        self.infer(np.zeros((NETWORK_BATCH, self.info.window_samples), dtype=np.float32))
 
     def infer(self, waveforms: np.ndarray) -> EngineOutput:
         """Outputs for waveforms float32 [B, window_samples]; raises ValueError on others."""

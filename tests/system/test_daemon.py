@@ -135,7 +135,8 @@ def test_a_device_source_captures_through_portaudio_and_scores(
         daemon.ensure_dead()
     scores = [m for m in mqtt_collector.messages if m.topic == f"{BASE}/pump-1/score"]
     assert all(
-        m.qos == 0 and set(json.loads(m.payload)) == {"ts", "score", "threshold"} for m in scores
+        m.qos == 0 and set(json.loads(m.payload)) == {"ts", "score", "threshold", "stream_seconds"}
+        for m in scores
     )
     assert texts(mqtt_collector, "pump-1/state")[0] == "unknown"
     assert set(texts(mqtt_collector, "pump-1/state")[1:]) <= {"normal", "anomaly"}

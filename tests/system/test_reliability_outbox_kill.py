@@ -26,7 +26,7 @@ import pytest
 
 from edge_asd.mqtt.outbox import Outbox
 
-pytestmark = pytest.mark.system
+pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 KILLS = 12
 SEED = 20240917

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import logging
 import sys
+from collections.abc import Callable
 
 from edge_asd import __version__
 from edge_asd.errors import UserError
@@ -36,18 +37,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"edge_asd.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"edge_asd.commands.{name}":
-                continue  # not built yet
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"edge_asd.commands.{name}").register(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def dispatch(
+    parser: argparse.ArgumentParser,
+    argv: list[str] | None,
+    before_run: Callable[[argparse.Namespace], None] | None = None,
+) -> int:
+    """Parse, set up logging, run the chosen command; a UserError becomes one line + its code.
+
+    Shared by `edge-asd` and `edge-asd-train` (whose parsers have `-v` and subcommands
+    that set `func`). `before_run(args)` runs after logging is set up.
+    """
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -56,13 +59,19 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if before_run is not None:
+        before_run(args)
     try:
         return int(args.func(args) or 0)
     except UserError as exc:
-        print(f"edge-asd {args.command}: error: {exc}", file=sys.stderr)
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(build_parser(), argv)
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import importlib
 import logging
 import sys
 
+from edge_asd.cli import dispatch
 from edge_asd.errors import UserError
 
 COMMANDS = ("fit", "evaluate", "export", "table1")
@@ -144,39 +145,22 @@ def build_parser() -> argparse.ArgumentParser:
     register_export(subparsers)
     register_synthetic(subparsers)
     for name in ("evaluate_cli", "table1"):  # each module adds its own parser
-        try:
-            module = importlib.import_module(f"train.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"train.{name}":
-                continue
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"train.{name}").register(subparsers)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    if not getattr(args, "func", None):
-        parser.print_help()
-        return 2
+def prepare(args: argparse.Namespace) -> None:
+    """Quieten the exporter's loggers and set torch's CPU threads before a command runs."""
     for noisy in ("onnxscript", "onnx_ir"):  # the exporter's optimiser logs every pass
         logging.getLogger(noisy).setLevel(logging.WARNING)
     if getattr(args, "threads", None):
         import torch
 
         torch.set_num_threads(args.threads)
-    try:
-        return int(args.func(args) or 0)
-    except UserError as exc:
-        print(f"edge-asd-train {args.command}: error: {exc}", file=sys.stderr)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        return 130
+
+
+def main(argv: list[str] | None = None) -> int:
+    return dispatch(build_parser(), argv, before_run=prepare)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,9 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
+
+from edge_asd.decider import DecisionEvent
 
 # Bounds on what a device sends, so that no value (a long error message, a corrupt
 # float) can make a message a broker or a consumer refuses: strings quoted in a payload
@@ -80,18 +82,6 @@ class Topics:
         return f"{self.base}/{machine}/score"
 
 
-class EventLike(Protocol):
-    """What an event payload is built from (edge_asd.decider.DecisionEvent)."""
-
-    type: str
-    event_id: str
-    started_at: float
-    ended_at: float | None
-    score: float
-    peak_score: float
-    threshold: float
-
-
 def iso_utc(unix_seconds: float) -> str:
     """`2025-01-31T12:00:00.000Z` for a Unix time in seconds."""
     moment = datetime.fromtimestamp(unix_seconds, tz=timezone.utc)
@@ -99,7 +89,7 @@ def iso_utc(unix_seconds: float) -> str:
 
 
 def event_payload(
-    event: EventLike,
+    event: DecisionEvent,
     *,
     device_id: str,
     machine: str,

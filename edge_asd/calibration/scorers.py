@@ -141,7 +141,9 @@ def _twfr(main: list[Embedded], new: list[Embedded], settings: Any, gap: int) ->
         "n_components": model.n_components,
         "reg_covar": choice.reg_covar,
         "chosen_by": "held-out mean log-likelihood of normal windows, recordings in two "
-        "folds (one recording: its two halves)",
+        "folds (one recording: its two halves)"
+        if np.isfinite(max(choice.held_out.values()))
+        else "too few windows to judge on held-out ones: the most regularised candidate",
         "held_out_log_likelihood": {key: float(f"{value:.6g}") for key, value in ranked},
         "windows": len(pooled),
         "new_condition_recordings": len(new),

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge_asd.config.schema import Config
+from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine, EngineOutput
@@ -131,6 +132,7 @@ class _Loop:
             self._start_prometheus()
         started = time.monotonic()
         self.engine.warm_up(batch_size=len(self.machines))
+        release_free_memory()  # what loading the model and calibrations left behind
         fallback = self.stats.engine_fallback_reason
         log.info(
             "engine %s warmed up in %.2f s%s",

@@ -28,7 +28,10 @@ R_CANDIDATES = (0.0, 0.5, 0.9, 0.98, 1.0)
 COMPONENT_CANDIDATES = (1, 2, 4)
 REG_CANDIDATES = (1e-2, 1e-1, 1.0)  # added to covariance diagonals (standardised features)
 REG_COVAR = REG_CANDIDATES[0]
-_STD_FLOOR = 1e-6  # a constant band (digital silence) must not divide by zero
+# Standardising divides by each band's spread over normal windows, in dB; a band steadier
+# than this (digital silence, or a fit on one window) is treated as this steady, so that a
+# change of a hundredth of a dB does not count as a hundred deviations.
+STD_FLOOR_DB = 0.1
 
 
 def one_blas_thread() -> Any:
@@ -204,7 +207,7 @@ def fit_pooled(
 ) -> TwfrModel:
     """Fit a twfr scorer on normal windows' features pooled at `r`: [N, n_mels]."""
     pooled = np.asarray(pooled, dtype=np.float64)
-    mean, std = pooled.mean(axis=0), pooled.std(axis=0) + _STD_FLOOR
+    mean, std = pooled.mean(axis=0), np.maximum(pooled.std(axis=0), STD_FLOOR_DB)
     gmm = fit_gmm((pooled - mean) / std, n_components, seed=seed, reg_covar=reg_covar)
     return TwfrModel(float(r), mean, std, gmm)
 
@@ -260,8 +263,10 @@ def select_pooled(
 
     pooled [N, n_r, n_mels] (pool_candidates at `r_candidates`); groups [N] names each
     window's recording: with two or more, whole recordings alternate between two folds;
-    with one, its first and second halves are the folds. Raises ValueError with fewer
-    than two windows.
+    with one, its first and second halves are the folds. When no fold has two windows to
+    fit on, nothing can be judged and the safest candidate is taken (the largest r, the
+    fewest components, the strongest regularisation). Raises ValueError with fewer than
+    two windows.
     """
     pooled = np.asarray(pooled)
     if len(pooled) < 2:
@@ -275,6 +280,10 @@ def select_pooled(
                     key = f"r={r:g},k={k},reg={reg:g}"
                     held_out[key] = _held_out(pooled[:, i], folds, k, reg, seed)
         best = max(held_out, key=held_out.get)
+        if not np.isfinite(held_out[best]):  # no fold could be fitted: the safest candidate
+            best = (
+                f"r={max(r_candidates):g},k={min(component_candidates)},reg={max(reg_candidates):g}"
+            )
         r, k, reg = (float(part.split("=")[1]) for part in best.split(","))
         index = [f"{c:g}" for c in r_candidates].index(f"{r:g}")
         model = fit_pooled(pooled[:, index], r, int(k), reg, seed)

@@ -136,3 +136,23 @@ def test_one_recording_is_split_into_halves_not_alternate_windows():
     )[1]
     # held out on the other half of a drift is a harder test than on interleaved neighbours
     assert max(choice.held_out.values()) < max(alternate.held_out.values())
+
+
+def test_with_too_few_windows_to_judge_the_safest_candidate_is_taken():
+    logmel = np.random.default_rng(10).normal(size=(2, 4, 20))
+    model, choice = select_twfr(logmel, np.array([0, 1]))  # each fold would fit on one window
+    assert not np.isfinite(list(choice.held_out.values())).any()
+    assert (choice.r, choice.n_components, choice.reg_covar) == (1.0, 1, 1.0)
+    assert np.isfinite(model.scores(logmel)).all()
+
+
+def test_a_band_that_never_changes_does_not_turn_a_hundredth_of_a_db_into_an_alarm():
+    rng = np.random.default_rng(11)
+    logmel = rng.normal(size=(30, 4, 20))
+    logmel[:, 0] = -100.0  # digital silence in band 0
+    model = fit_twfr(logmel, r=1.0, n_components=1)
+    nudged = logmel[:3].copy()
+    nudged[:, 0] += 0.01
+    change = model.scores(nudged) - model.scores(logmel[:3])
+    assert np.abs(change).max() < 1.0  # nats; normal windows spread over several
+    assert np.std(model.scores(logmel)) > 1.0

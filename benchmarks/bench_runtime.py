@@ -14,10 +14,16 @@ Needs the `train` extra (torch); edge_asd itself never imports torch.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 import numpy as np
+
+# PyTorch's OpenMP threads spin between parallel regions by default: in one process with
+# the other engines they would burn the cores those engines are being timed on (and
+# count in their CPU time), as onnxruntime's would, which edge-asd turns off.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

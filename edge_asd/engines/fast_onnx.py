@@ -14,7 +14,6 @@ refused (the plain engine runs instead) when any output differs by more than
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -105,7 +104,7 @@ class FastOnnxEngine:
         # The arena keeps one window's activations (NETWORK_BATCH) for the next window:
         # without it every run page-faults them in again (+35 % CPU time). No memory
         # pattern: the arena then holds the live tensors, not the whole plan (-6 MB).
-        options = session_options(threads, arena=os.environ.get("XARENA", "1") == "1")
+        options = session_options(threads)
         options.enable_mem_pattern = False
         self._network = ort.InferenceSession(
             split.network, sess_options=options, providers=providers

@@ -170,7 +170,8 @@ def fusion_standardisers(
     """Each fused scorer's standardiser, from `scorer_params[name]["standardiser"]`."""
     out = {}
     for name in names:
-        given = (params.get(name) or {}).get("standardiser") or {}
+        own = params.get(name)
+        given = own.get("standardiser") if isinstance(own, Mapping) else None
         try:
             mean, std = float(given["mean"]), float(given["std"])
         except (KeyError, TypeError, ValueError):

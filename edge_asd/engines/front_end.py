@@ -127,12 +127,31 @@ class FrontEnd:
         return (spectrum.real**2 + spectrum.imag**2).astype(np.float32, copy=False)
 
     def _edge_work(self, waveform: np.ndarray, work: _Work) -> slice:
-        """Edge frames: reflect padding for the log-mel, zeros for the Tgram (as the graph)."""
-        starts = self.edges * self.hop  # in the padded signal
-        reflect = np.pad(waveform, self.half, mode="reflect")
-        zeros = np.pad(waveform, self.half)
-        index = starts[:, None] + np.arange(self.n_fft)[None, :]
-        return work.add(self._power(reflect[index]), zeros[index])
+        """Edge frames: reflect padding for the log-mel, zeros for the Tgram (as the graph).
+
+        Only the window's two ends are padded (`_edge_frames`), not the whole window.
+        """
+        reflect, zeros = self._edge_frames(waveform)
+        return work.add(self._power(reflect), zeros)
+
+    def _edge_frames(self, waveform: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The edge frames [n_edges, n_fft], reflect-padded and zero-padded, in frame order."""
+        starts = self.edges * self.hop - self.half  # first sample, in the window
+        left = starts < 0  # the others run past the window's end
+        reflect, zeros = [], []
+        if left.any():
+            # reflecting `half` samples needs half + 1 of them
+            segment = waveform[: max(starts[left].max() + self.n_fft, self.half + 1)]
+            index = (starts[left] + self.half)[:, None] + np.arange(self.n_fft)
+            reflect.append(np.pad(segment, (self.half, 0), mode="reflect")[index])
+            zeros.append(np.pad(segment, (self.half, 0))[index])
+        if (~left).any():
+            first = min(starts[~left].min(), len(waveform) - self.half - 1)
+            segment = waveform[first:]
+            index = (starts[~left] - first)[:, None] + np.arange(self.n_fft)
+            reflect.append(np.pad(segment, (0, self.half), mode="reflect")[index])
+            zeros.append(np.pad(segment, (0, self.half))[index])
+        return np.concatenate(reflect), np.concatenate(zeros)
 
     def _schedule(self, waveforms, streams, needed, work: _Work) -> dict[str, list]:
         """Schedule each stream's interior frames that no earlier window computed, once.

@@ -7,17 +7,17 @@ dB) and the Tgram's first convolution. `derive_split` reads that front end out o
 graph and returns two ONNX graphs derived from it:
 
 - `columns`: power spectra [N, n_bins] -> log-mel columns [N, n_mels], and frames
-  [N, n_fft] -> the Tgram's first-conv columns [N, C] (the graph's own mel matrix,
-  Tgram kernels and dB floor; the DFT itself is done as an FFT, after checking that the
-  graph's DFT kernels are the windowed DFT of the window read from them);
+  [N, n_fft] -> the Tgram's first-conv columns [N, C] (the graph's own mel matrix and
+  Tgram kernels, model.yaml's dB floor; the DFT itself is done as an FFT, after checking
+  that the graph's DFT kernels are the windowed DFT of the window read from them);
 - `network`: the rest of model.onnx, cut out of it unchanged from the `logmel` tensor
   (and the Tgram's first-conv output) to `embedding` and `logits`, with every PRelu
   written as y + (1-a)*relu(-y): the same function, but onnxruntime then keeps the
   whole backbone in its blocked (NCHWc) layout instead of converting around each PRelu.
 
 Whoever uses the split checks its outputs against model.onnx (edge_asd.engines.fast_onnx).
-Needs the `onnx` package; the derived graphs are cached (see `load_or_derive`), so a
-cached model no longer does.
+Deriving needs the `onnx` package; the derived graphs are cached (`store`, `load_cached`)
+and a cached split loads without it.
 """
 
 from __future__ import annotations
@@ -302,11 +302,12 @@ def _columns_model(onnx, mel: np.ndarray, db_floor: float, kernels, bias):
 
 def cache_paths(cache_dir: Path, model_sha256: str) -> tuple[Path, Path, Path]:
     """(network.onnx, columns.onnx, meta.json) of a model's split in `cache_dir`."""
-    stem = f"{model_sha256[:16]}-split{DERIVATION}"
-    return tuple(Path(cache_dir) / f"{stem}.{suffix}" for suffix in SUFFIXES)  # type: ignore[return-value]
-
-
-SUFFIXES = ("network.onnx", "columns.onnx", "json")
+    stem = Path(cache_dir) / f"{model_sha256[:16]}-split{DERIVATION}"
+    return (
+        stem.with_name(f"{stem.name}.network.onnx"),
+        stem.with_name(f"{stem.name}.columns.onnx"),
+        stem.with_name(f"{stem.name}.json"),
+    )
 
 
 def default_cache_dir(info: ModelInfo) -> Path:

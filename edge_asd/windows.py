@@ -1,4 +1,9 @@
-"""Sliding windows over a recording, as the daemon sees them: every hop, the last window."""
+"""Sliding windows over a recording, as the daemon sees them: every hop, the last window.
+
+Window k ends (exclusive) at sample `window_samples + k * hop`. `sliding_windows` cuts a
+signal already in memory (a clip) as a view; a recording too long to hold is streamed
+from its files by `edge_asd.recording.stream_windows`, which cuts the same windows.
+"""
 
 from __future__ import annotations
 
@@ -23,9 +28,13 @@ def window_starts(n_samples: int, window_samples: int, hop: int) -> np.ndarray:
 
 
 def sliding_windows(samples: np.ndarray, window_samples: int, hop: int) -> np.ndarray:
-    """A read-only view [n_windows, window_samples] of a mono float32 signal's windows."""
-    starts = window_starts(len(samples), window_samples, hop)
-    if len(starts) == 0:
+    """A read-only view [n_windows, window_samples] of a mono signal's windows.
+
+    Nothing is copied: row k starts at `k * hop` of `samples` (rows overlap when the hop
+    is shorter than the window). Copy a batch of rows at a time where contiguous memory
+    is needed; `np.ascontiguousarray` of the whole view costs every window's samples.
+    """
+    if len(samples) < window_samples:
         return np.zeros((0, window_samples), dtype=samples.dtype)
     view = np.lib.stride_tricks.sliding_window_view(samples, window_samples)
-    return view[starts]
+    return view[::hop]

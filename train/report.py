@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from edge_asd.metrics import official_score
 from train.evaluate import SectionScores
-from train.metrics import official_score
 
 
 def write_dcase_csvs(sections: Sequence[SectionScores], out_dir: Path) -> None:
@@ -75,7 +77,7 @@ def table(data: dict[str, Any], reference: dict[str, Sequence[float]] | None = N
 
 def type_means(entry: dict[str, Any]) -> tuple[float | None, float | None, float | None]:
     """Harmonic means over a type's sections of AUC(s), AUC(t) and pAUC (Table 1's form)."""
-    from train.metrics import harmonic_mean
+    from edge_asd.metrics import harmonic_mean
 
     sections = entry["sections"].values()
     return tuple(
@@ -88,14 +90,15 @@ def plot_roc(sections: Sequence[SectionScores], path: Path) -> None:
 
     matplotlib.use("Agg")  # no display on a training server
     import matplotlib.pyplot as plt
-    from sklearn.metrics import roc_curve
+
+    from edge_asd.metrics import roc_curve
 
     figure, axes = plt.subplots(figsize=(6, 6))
     for s in sections:
-        truth = [c.is_anomaly for c in s.clips]
+        truth = np.array([c.is_anomaly for c in s.clips])
         if len(set(truth)) < 2:
             continue
-        fpr, tpr, _ = roc_curve(truth, s.scores)
+        fpr, tpr = roc_curve(s.scores[~truth], s.scores[truth])
         axes.plot(fpr, tpr, label=f"{s.machine_type} {s.section}")
     axes.plot([0, 1], [0, 1], color="grey", linestyle=":")
     axes.axvline(0.1, color="grey", linewidth=0.5)  # the pAUC range ends here

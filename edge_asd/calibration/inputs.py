@@ -4,7 +4,8 @@ Files and folders (searched recursively for .wav and .flac) are read and checked
 that cannot be read, is empty, silent (or silent for a good part: was the machine off?),
 clipped, recorded below the model's sample rate (upsampling cannot restore the missing
 band), named as an anomaly clip, or too short is a problem; every problem is reported at
-once, one line per file. Files at a higher rate are resampled.
+once, one line per file. Files at a higher rate are resampled. No file is read whole: the
+header gives rate and channels, and one pass in blocks measures length and level.
 
 Files named in the DCASE layout with a recording attribute (`rec`, `flight`) are joined
 per recording in `seg` order, as the daemon would have heard them. A recording shorter
@@ -17,15 +18,16 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_asd.audio import SAMPLE_RATE, read_audio
+from edge_asd.audio import SAMPLE_RATE, audio_info
 from edge_asd.dcase import AUDIO_SUFFIXES, group_recordings, parse_clip
 from edge_asd.errors import AudioFileError, UserError
+from edge_asd.recording import LevelMeter, WindowBatch, read_recording, stream_windows
 
 log = logging.getLogger(__name__)
 
@@ -46,20 +48,27 @@ class Recording:
     seconds: float
     tiled: bool = False
 
-    def load(self, channel: int | None, window_samples: int) -> np.ndarray:
-        """The joined mono samples, float32 [samples] at SAMPLE_RATE, tiled when `tiled`."""
-        parts = [pick_channel(read_audio(path).samples, channel) for path in self.files]
-        samples = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        if self.tiled and len(samples) < window_samples:
-            samples = np.resize(samples, window_samples)  # repeats the recording
-        return np.ascontiguousarray(samples, dtype=np.float32)
+    def windows(
+        self, channel: int | None, window_samples: int, hop_samples: int, batch_size: int = 8
+    ) -> Iterator[WindowBatch]:
+        """Every window of the joined recording at SAMPLE_RATE, streamed from its files.
 
-
-def pick_channel(samples: np.ndarray, channel: int | None) -> np.ndarray:
-    """Channel `channel` of float32 [frames, channels], or their mean when None."""
-    if channel is None:
-        return samples.mean(axis=1, dtype=np.float32)
-    return samples[:, channel]
+        A tiled recording (shorter than a window) gives one window: the recording
+        repeated. Raises AudioFileError when a file changed since it was checked.
+        """
+        if self.tiled:
+            samples = np.concatenate(list(read_recording(self.files, channel=channel)))
+            if len(samples) < window_samples:  # short: reading it whole is fine
+                tiled = np.resize(samples, window_samples)[None, :]  # repeats the recording
+                yield WindowBatch(tiled, np.array([window_samples], dtype=np.int64))
+                return
+        yield from stream_windows(
+            self.files,
+            window_samples=window_samples,
+            hop_samples=hop_samples,
+            channel=channel,
+            batch_size=batch_size,
+        )
 
 
 def find_audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
@@ -84,42 +93,55 @@ def find_audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], li
 
 
 def check_file(path: Path, channel: int | None) -> tuple[float, str | None]:
-    """(seconds, problem or None) of one file; reads it whole."""
-    import soundfile
-
+    """(seconds at SAMPLE_RATE, problem or None) of one file, read once in blocks."""
     try:
-        audio = read_audio(path)
-        native_rate = soundfile.info(str(path)).samplerate
+        info = audio_info(path)
     except AudioFileError as exc:
         return 0.0, str(exc)
-    except (RuntimeError, OSError) as exc:
-        return 0.0, f"{path}: cannot read audio ({exc})"
-    if native_rate < SAMPLE_RATE:
+    if info.sample_rate < SAMPLE_RATE:
         return 0.0, (
-            f"{path}: recorded at {native_rate} Hz, below the model's {SAMPLE_RATE} Hz "
+            f"{path}: recorded at {info.sample_rate} Hz, below the model's {SAMPLE_RATE} Hz "
             "(upsampling cannot restore the missing band)"
         )
-    if native_rate != SAMPLE_RATE:
-        log.info("%s: resampled from %d Hz to %d Hz", path, native_rate, SAMPLE_RATE)
-    channels = audio.samples.shape[1]
-    if channel is not None and not 0 <= channel < channels:
-        return 0.0, f"{path}: has {channels} channel(s), so --channel {channel} does not exist"
-    samples = pick_channel(audio.samples, channel)
-    return audio.seconds, level_problem(path, samples)
+    if info.sample_rate != SAMPLE_RATE:
+        log.info("%s: resampled from %d Hz to %d Hz", path, info.sample_rate, SAMPLE_RATE)
+    if channel is not None and not 0 <= channel < info.channels:
+        return 0.0, (
+            f"{path}: has {info.channels} channel(s), so --channel {channel} does not exist"
+        )
+    meter = level_meter()
+    try:
+        for block in read_recording([path], channel=channel):
+            meter.feed(block)
+    except AudioFileError as exc:
+        return 0.0, str(exc)
+    return meter.seconds, judge_level(path, meter)
 
 
-def level_problem(path: Path, samples: np.ndarray) -> str | None:
-    """Silent, partly silent or clipped, said with numbers; None when the level is fine."""
-    block = SAMPLE_RATE
-    n_blocks = max(1, len(samples) // block)
-    trimmed = samples[: n_blocks * block] if len(samples) >= block else samples
-    rms = np.sqrt(np.mean(np.square(trimmed.reshape(n_blocks, -1), dtype=np.float64), axis=1))
-    silent = int(np.sum(rms < SILENT_RMS))
+def level_meter(sample_rate: int = SAMPLE_RATE) -> LevelMeter:
+    """A meter that measures what `judge_level` needs, block by block."""
+    return LevelMeter(sample_rate, silent_rms=SILENT_RMS, clip_level=CLIP_LEVEL)
+
+
+def level_problem(path: Path | str, samples: np.ndarray) -> str | None:
+    """Silent, partly silent or clipped, said with numbers; None when the level is fine.
+
+    `samples`: mono float32 [n] at SAMPLE_RATE, in memory; see `judge_level` for a
+    signal measured block by block.
+    """
+    meter = level_meter()
+    meter.feed(samples)
+    return judge_level(path, meter)
+
+
+def judge_level(path: Path | str, meter: LevelMeter) -> str | None:
+    """`level_problem` of the signal `meter` measured."""
+    n_blocks, silent = meter.blocks, meter.silent_blocks
     if silent == n_blocks:
         return f"{path}: silent (RMS below {20 * math.log10(SILENT_RMS):.0f} dBFS throughout)"
     if silent / n_blocks > MAX_SILENT_FRACTION:
         return f"{path}: {silent} of its {n_blocks} seconds are silent (was the machine off?)"
-    clipped = float(np.mean(np.abs(samples) >= CLIP_LEVEL))
+    clipped = meter.clipped_fraction
     if clipped > MAX_CLIPPED_FRACTION:
         return (
             f"{path}: clipped ({100 * clipped:.2g}% of samples at full scale; "

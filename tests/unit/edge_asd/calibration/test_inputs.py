@@ -9,10 +9,17 @@ import numpy as np
 import pytest
 import soundfile
 
-from edge_asd.audio import SAMPLE_RATE, WINDOW_SAMPLES
-from edge_asd.calibration.inputs import plan_recordings
+from edge_asd.audio import SAMPLE_RATE, WINDOW_SAMPLES, read_audio
+from edge_asd.calibration.inputs import (
+    Recording,
+    judge_level,
+    level_meter,
+    level_problem,
+    plan_recordings,
+)
 from edge_asd.errors import AudioFileError, UserError
 from edge_asd.synth import render_clip, write_wav
+from edge_asd.windows import sliding_windows
 
 
 def machine(seconds: float, seed: int = 0) -> np.ndarray:
@@ -21,6 +28,15 @@ def machine(seconds: float, seed: int = 0) -> np.ndarray:
 
 def plan(paths, **kwargs):
     return plan_recordings([str(p) for p in paths], window_samples=WINDOW_SAMPLES, **kwargs)
+
+
+def windows_of(recording: Recording, channel: int | None = None, hop: int = SAMPLE_RATE):
+    """(windows [W, WINDOW_SAMPLES], end samples [W]) of a recording, all batches joined."""
+    batches = list(recording.windows(channel, WINDOW_SAMPLES, hop, batch_size=3))
+    return (
+        np.concatenate([b.waveforms for b in batches]),
+        np.concatenate([b.end_samples for b in batches]),
+    )
 
 
 @pytest.fixture
@@ -106,10 +122,16 @@ def test_a_higher_rate_stereo_file_is_resampled(tmp_path: Path):
     path = tmp_path / "studio.flac"
     soundfile.write(path, np.repeat(stereo, 3, axis=0), 48000)  # crude 48 kHz
     (recording,) = plan([path])
-    samples = recording.load(channel=None, window_samples=WINDOW_SAMPLES)
-    assert samples.dtype == np.float32 and abs(len(samples) - 12 * SAMPLE_RATE) <= 2
-    left = recording.load(channel=0, window_samples=WINDOW_SAMPLES)
-    assert not np.allclose(left, samples)
+    assert abs(recording.seconds - 12) <= 2 / SAMPLE_RATE
+    mean, ends = windows_of(recording)
+    assert mean.dtype == np.float32 and list(ends) == [
+        WINDOW_SAMPLES + k * SAMPLE_RATE for k in (0, 1, 2)
+    ]
+    np.testing.assert_allclose(
+        mean, sliding_windows(read_audio(path).mono(), WINDOW_SAMPLES, SAMPLE_RATE), atol=1e-6
+    )
+    left, _ = windows_of(recording, channel=0)
+    assert not np.allclose(left, mean)
 
 
 def test_a_channel_the_file_lacks_is_named(tmp_path: Path):
@@ -133,9 +155,12 @@ def test_dcase_clips_are_joined_per_recording_in_segment_order(tmp_path: Path):
     assert sorted(r.name.split()[1] for r in recordings) == ["77", "88"]
     joined = next(r for r in recordings if "77" in r.name)
     assert len(joined.files) == 3 and joined.seconds == pytest.approx(15.0)
-    samples = joined.load(None, WINDOW_SAMPLES)
+    windows, ends = windows_of(joined, hop=SAMPLE_RATE // 2)
     expected = np.round(np.clip(stream, -1, 1) * 32767) / 32768
-    np.testing.assert_allclose(samples, expected, atol=1e-4)
+    assert len(windows) == 11 and ends[-1] == 15 * SAMPLE_RATE
+    np.testing.assert_allclose(
+        windows, sliding_windows(expected, WINDOW_SAMPLES, SAMPLE_RATE // 2), atol=1e-4
+    )
 
 
 def test_a_clip_shorter_than_a_window_is_tiled_with_a_warning(tmp_path, caplog):
@@ -145,6 +170,31 @@ def test_a_clip_shorter_than_a_window_is_tiled_with_a_warning(tmp_path, caplog):
         (recording,) = plan([path])
     assert recording.tiled
     assert any("tiled" in r.message for r in caplog.records)
-    samples = recording.load(None, WINDOW_SAMPLES)
-    assert len(samples) == WINDOW_SAMPLES
-    np.testing.assert_array_equal(samples[6 * SAMPLE_RATE :], samples[: 4 * SAMPLE_RATE])
+    windows, ends = windows_of(recording)
+    assert windows.shape == (1, WINDOW_SAMPLES) and list(ends) == [WINDOW_SAMPLES]
+    window = windows[0]
+    np.testing.assert_array_equal(window[: 6 * SAMPLE_RATE], read_audio(path).mono())
+    np.testing.assert_array_equal(window[6 * SAMPLE_RATE :], window[: 4 * SAMPLE_RATE])
+
+
+def test_checks_and_windows_never_read_a_file_whole(tmp_path: Path, monkeypatch):
+    paths = [tmp_path / "quiet.wav", tmp_path / "loud.flac"]
+    write_wav(paths[0], machine(12))
+    soundfile.write(paths[1], np.repeat(machine(12, seed=3), 3), 48000)  # crude 48 kHz
+
+    def whole_file_read(*args, **kwargs):
+        raise AssertionError("a whole file was read")
+
+    monkeypatch.setattr(soundfile, "read", whole_file_read)
+    recordings = plan(paths)
+    assert [len(windows_of(r)[0]) for r in recordings] == [3, 3]
+
+
+@pytest.mark.parametrize("kind", ["silent", "partly silent", "clipped", "too short"])
+def test_level_measured_block_by_block_says_what_the_whole_signal_says(bad_files, kind):
+    samples = read_audio(bad_files[kind]).mono()
+    meter = level_meter()
+    for block in np.array_split(samples, 37):  # blocks across the 1 s level blocks
+        meter.feed(block)
+    assert meter.samples == len(samples)
+    assert judge_level(bad_files[kind], meter) == level_problem(bad_files[kind], samples)

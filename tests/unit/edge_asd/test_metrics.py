@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from train.metrics import (
+from edge_asd.metrics import (
     SectionResult,
     auc,
     harmonic_mean,
@@ -72,3 +72,21 @@ def test_a_zero_value_drives_the_harmonic_mean_to_about_zero_without_failing():
 def test_no_anomalies_or_no_normals_give_no_value():
     assert auc([], [1.0]) is None
     assert pauc([1.0], []) is None
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_auc_and_pauc_equal_scikit_learn_the_dcase_evaluators_reference(seed):
+    sklearn_metrics = pytest.importorskip(
+        "sklearn.metrics", reason="scikit-learn (the train extra) is the reference here"
+    )
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    normal = np.round(rng.normal(0.0, 1.0, rng.integers(1, 60)), 1)  # rounding makes ties
+    anomaly = np.round(rng.normal(rng.uniform(-1, 2), 1.0, rng.integers(1, 60)), 1)
+    y = np.r_[np.zeros(len(normal)), np.ones(len(anomaly))]
+    s = np.r_[normal, anomaly]
+    assert auc(normal, anomaly) == pytest.approx(sklearn_metrics.roc_auc_score(y, s), abs=1e-12)
+    for max_fpr in (0.05, 0.1, 0.5):
+        expected = sklearn_metrics.roc_auc_score(y, s, max_fpr=max_fpr)
+        assert pauc(normal, anomaly, max_fpr) == pytest.approx(expected, abs=1e-12)

@@ -1,9 +1,12 @@
-"""The model file contract: `model.onnx` plus `model.yaml` beside it.
+"""The model file contract: `model.onnx` plus `model.yaml` beside it (and its split).
 
 `model.onnx` takes `waveform` float32 [batch, window_samples] and returns `embedding`
 [batch, embedding_dim], `logits` [batch, n_labels] (scaled cosine, no margin) and `logmel`
 [batch, n_mels, frames]. `model.yaml` says what a runtime needs to use it and what a person
-wants to know about it; `onnx_sha256` binds the two (and binds calibrations to the model).
+wants to know about it (schema: edge_asd.model_schema); `onnx_sha256` binds the two (and
+binds calibrations to the model). An export also writes model.onnx split for speed
+(`split:` in model.yaml, files beside it, each with its sha256; train/split.py): the
+runtime runs the split when it is there; model.onnx stays the contract.
 """
 
 from __future__ import annotations
@@ -40,6 +43,38 @@ class FrontEnd:
 
 
 @dataclass(frozen=True)
+class SplitFile:
+    """A file of the split, by name in the model directory, and its sha256."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """model.yaml's `split:`: the files model.onnx was split into at export, how.
+
+    derivation: the version of train/split.py's derivation; onnx_sha256: the model.onnx
+    it was split from; network, columns, window: the files; logmel_input, tgram_input:
+    the network's inputs (tgram_input None for a log-mel-only model); differences:
+    largest differences from model.onnx measured at export, in the units of
+    edge_asd.engines.fast_onnx.TOLERANCES.
+    """
+
+    derivation: int
+    onnx_sha256: str
+    network: SplitFile
+    columns: SplitFile
+    window: SplitFile
+    logmel_input: str
+    tgram_input: str | None
+    differences: dict[str, float] = field(default_factory=dict)
+
+    def files(self) -> dict[str, SplitFile]:
+        return {"network": self.network, "columns": self.columns, "window": self.window}
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """What `model.yaml` records; `onnx_path` is where the graph lies (not written)."""
 
@@ -55,15 +90,25 @@ class ModelInfo:
     trained_on: dict[str, Any] = field(default_factory=dict)
     created_at: str = ""
     onnx_path: str = ""
+    split: SplitInfo | None = None
 
     @property
     def n_labels(self) -> int:
         return len(self.labels)
 
+    @property
+    def directory(self) -> Path:
+        """The model directory (where model.onnx and the split's files lie)."""
+        return Path(self.onnx_path).parent
+
     def to_dict(self) -> dict[str, Any]:
+        """model.yaml's content: plain YAML-safe data, `split` last and only when made."""
         data = asdict(self)
         data.pop("onnx_path")
         data["labels"] = list(self.labels)
+        split = data.pop("split")
+        if split is not None:
+            data["split"] = split
         return data
 
 
@@ -92,30 +137,23 @@ def write_model_info(info: ModelInfo, yaml_path: str | os.PathLike) -> None:
     os.replace(tmp, yaml_path)
 
 
-def load_model_info(model: str | os.PathLike, verify_sha256: bool = True) -> ModelInfo:
+def load_model_info(
+    model: str | os.PathLike, verify_sha256: bool = True, without_split: bool = False
+) -> ModelInfo:
     """Read `model.yaml` for a model directory or file and check it against the ONNX file.
 
     Raises ModelFileError naming the file when either is missing or unreadable, when the
-    format version is unknown, or when the ONNX file's sha256 is not the recorded one.
+    format version is unknown, when model.yaml does not follow its schema
+    (edge_asd.model_schema: every problem with its line and key) or asks for what this
+    runtime cannot run (another sample rate or window), or when the ONNX file's sha256 is
+    not the recorded one. The split's files are checked when an engine loads them;
+    `without_split` reads model.yaml as if it had no `split:` (to make the split again).
     """
     onnx_path, yaml_path = resolve_model_paths(model)
     for required in (onnx_path, yaml_path):
         if not required.is_file():
             raise ModelFileError(f"{required}: no such file (a model is model.onnx + model.yaml)")
-    try:
-        raw = yaml.safe_load(yaml_path.read_text())
-        if raw.get("format_version") != FORMAT_VERSION:
-            raise ModelFileError(
-                f"{yaml_path}: format_version {raw.get('format_version')!r} is not supported "
-                f"(this edge-asd reads {FORMAT_VERSION})"
-            )
-        front_end = FrontEnd(**raw.pop("front_end"))
-        raw["labels"] = tuple(raw["labels"])
-        info = ModelInfo(front_end=front_end, onnx_path=str(onnx_path), **raw)
-    except ModelFileError:
-        raise
-    except (OSError, yaml.YAMLError, AttributeError, KeyError, TypeError) as exc:
-        raise ModelFileError(f"{yaml_path}: not a valid model.yaml ({exc})") from None
+    info = _parse(yaml_path, onnx_path, without_split)
     if verify_sha256:
         actual = sha256_of(onnx_path)
         if actual != info.onnx_sha256:
@@ -124,3 +162,67 @@ def load_model_info(model: str | os.PathLike, verify_sha256: bool = True) -> Mod
                 f"({info.onnx_sha256[:12]}…); the two files come from different exports"
             )
     return info
+
+
+def _parse(yaml_path: Path, onnx_path: Path, without_split: bool = False) -> ModelInfo:
+    """model.yaml validated (ModelFileError listing every problem), as a ModelInfo."""
+    from pydantic import ValidationError
+
+    from edge_asd.model_schema import (
+        ModelYaml,
+        problems_message,
+        runtime_problems,
+        validation_problems,
+    )
+
+    document = _read_yaml(yaml_path)
+    raw = document.data
+    if not isinstance(raw, dict):
+        raise ModelFileError(f"{yaml_path}:1: not a valid model.yaml (expected a mapping of keys)")
+    if without_split:
+        raw = {key: value for key, value in raw.items() if key != "split"}
+    if raw.get("format_version") != FORMAT_VERSION:
+        line = document.line_of(("format_version",)) or 1
+        raise ModelFileError(
+            f"{yaml_path}:{line}: format_version {raw.get('format_version')!r} is not "
+            f"supported (this edge-asd reads {FORMAT_VERSION})"
+        )
+    try:
+        checked = ModelYaml.model_validate(raw)
+    except ValidationError as exc:
+        problems = validation_problems(exc)
+    else:
+        problems = runtime_problems(checked)
+    if problems:
+        raise ModelFileError(problems_message(yaml_path, document, problems))
+    data = checked.model_dump()
+    front_end, split = data.pop("front_end"), data.pop("split")
+    data["labels"] = tuple(data["labels"])
+    return ModelInfo(
+        **data,
+        front_end=FrontEnd(**front_end),
+        onnx_path=str(onnx_path),
+        split=None if split is None else _split_info(split),
+    )
+
+
+def _split_info(data: dict[str, Any]) -> SplitInfo:
+    files = {name: SplitFile(**data.pop(name)) for name in ("network", "columns", "window")}
+    return SplitInfo(**data, **files)
+
+
+def _read_yaml(yaml_path: Path):
+    """model.yaml with the line of each key; ModelFileError when it is not YAML."""
+    from edge_asd.config.yaml_lines import DuplicateKeyError, format_path, parse_yaml
+
+    try:
+        return parse_yaml(yaml_path.read_text(encoding="utf-8"))
+    except DuplicateKeyError as exc:
+        raise ModelFileError(f"{yaml_path}:{exc.line}: {format_path(exc.path)}: {exc}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{yaml_path}:{mark.line + 1}" if mark else str(yaml_path)
+        problem = getattr(exc, "problem", None) or exc
+        raise ModelFileError(f"{where}: not valid YAML: {problem}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{yaml_path}: cannot read it ({exc})") from None

@@ -1,9 +1,12 @@
-"""Export a trained model as the model file: `model.onnx` + `model.yaml` (edge_asd.model_file).
+"""Export a trained model as the model file: `model.onnx` + `model.yaml` (edge_asd.model_file),
+and model.onnx's split for speed beside them (train/split.py).
 
 The graph takes `waveform` float32 [batch, window_samples] (batch dynamic, everything else
 static) and returns `embedding`, `logits` (scaled cosine, no margin) and `logmel`. The
 export checks its own result with edge_asd.engines.trt_ops (only operators TensorRT 10's
-ONNX parser imports, no dynamic axis but the batch) and refuses a graph that fails.
+ONNX parser imports, no dynamic axis but the batch) and refuses a graph that fails. The
+split is derived once here, checked against model.onnx and recorded in model.yaml, so
+that every command runs the same graph without deriving anything at run time.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
+import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +22,7 @@ from typing import Any
 
 import torch
 
+from edge_asd.engines.split_graph import SplitUnavailable
 from edge_asd.engines.trt_ops import require_tensorrt_ready
 from edge_asd.errors import ModelFileError
 from edge_asd.model_file import (
@@ -31,9 +36,12 @@ from edge_asd.model_file import (
     write_model_info,
 )
 from train.model import ASDModel
+from train.split import add_split
 
 OPSET = 18  # LayerNormalization needs 17; TensorRT 10.3 (JetPack 6) reads up to 20
 BATCH_DIM = "batch"
+
+log = logging.getLogger(__name__)
 
 
 def export_onnx(model: ASDModel, onnx_path: str | os.PathLike) -> Path:
@@ -75,8 +83,11 @@ def export_model_dir(
     label_scheme: str,
     trained_on: dict[str, Any] | None = None,
 ) -> Path:
-    """Write `model.onnx` and `model.yaml` (with the ONNX sha256) into `out_dir`; returns it.
+    """Write `model.onnx`, `model.yaml` (with the ONNX sha256) and the split into `out_dir`;
+    returns it.
 
+    A model that cannot be split (or whose split does not match model.onnx) is exported
+    without one, with a warning saying why: the runtime then runs model.onnx as it is.
     Raises ValueError when the number of labels is not the model's.
     """
     if len(labels) != model.n_labels:
@@ -99,4 +110,8 @@ def export_model_dir(
         created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     )
     write_model_info(info, out_dir / MODEL_YAML)
+    try:
+        add_split(out_dir)
+    except SplitUnavailable as exc:
+        log.warning("%s: exported without a split model (slower at run time): %s", out_dir, exc)
     return out_dir

@@ -2,21 +2,21 @@
 
 Engine rows (same windows, subjects taking turns, see `latency`):
 - model.onnx in an onnxruntime session with stock options (the starting point);
-- model.onnx in the runtime's OnnxEngine (tuned session options);
-- the split model (FastOnnxEngine.infer): every window on its own;
-- the split model on consecutive windows of one stream (infer_streams), as the daemon
-  runs it: each frame computed once;
+- model.onnx in the runtime's OnnxEngine (tuned session options: `optimise: false`);
+- the model's split (FastOnnxEngine.infer): every window on its own;
+- the split on consecutive windows of one stream (infer_streams), as the daemon and the
+  offline commands run it, the windows of a batch side by side on the worker threads
+  (the engine's default), and the same with one window at a time on all the threads;
 - TensorRT, where it runs; and any extra subjects the caller adds (PyTorch eager, in
   benchmarks/bench_runtime.py: edge_asd never imports torch).
 
 Daemon rows (`edge-asd run`, a real mosquitto): one channel replayed as fast as possible
-at hop 1 s, plain and split; the first start that derives the split; eight channels in
-real time at hop 1 s, plain and split.
+at hop 1 s, and eight channels in real time at hop 1 s, each with model.onnx as it is and
+with the split (the default).
 """
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +24,14 @@ from pathlib import Path
 from edge_asd.bench import report, workspace
 from edge_asd.bench.daemon import DaemonResult, run_daemon
 from edge_asd.bench.latency import BATCH_SIZES, LatencyResult, Subject, measure_latency
+from edge_asd.model_file import load_model_info
 
 STOCK = "onnxruntime: model.onnx, stock session"
 PLAIN = "onnxruntime: model.onnx"
 SPLIT = "onnxruntime: split"
 STREAM = "onnxruntime: split, stream (hop 1 s)"
+STREAM_ONE_AT_A_TIME = "onnxruntime: split, stream, one window at a time"
 TENSORRT = "tensorrt: model.onnx"
-FIRST_START_SECONDS = 20.0  # the file of the first-start run: long enough for a score
 
 
 @dataclass(frozen=True)
@@ -59,27 +60,36 @@ class Report:
 
 
 def engine_subjects(model: Path, options: Options, notes: list[str]) -> list[Subject]:
-    """The runtime's subjects (see the module doc); a TensorRT that cannot run is noted."""
+    """The runtime's subjects (see the module doc); what cannot run here is noted."""
     import onnxruntime as ort
 
     from edge_asd.engines import open_engine
     from edge_asd.engines.fast_onnx import FastOnnxEngine
     from edge_asd.errors import UserError
-    from edge_asd.model_file import INPUT_NAME, load_model_info
+    from edge_asd.model_file import INPUT_NAME
 
     info = load_model_info(model)
     stock_options = ort.SessionOptions()
     stock_options.intra_op_num_threads = options.threads
     stock = ort.InferenceSession(info.onnx_path, stock_options, providers=["CPUExecutionProvider"])
-    plain = open_engine(model, threads=options.threads)
-    split = FastOnnxEngine(info, threads=options.threads)
-    stream = FastOnnxEngine(info, threads=options.threads)
+    plain = open_engine(model, threads=options.threads, optimise=False)
     subjects = [
         Subject(STOCK, lambda w, ends: stock.run(None, {INPUT_NAME: w})),
         Subject(PLAIN, lambda w, ends: plain.infer(w)),
-        Subject(SPLIT, lambda w, ends: split.infer(w)),
-        Subject(STREAM, lambda w, ends: stream.infer_streams(w, ["bench"] * len(w), ends)),
     ]
+    if info.split is None:
+        notes.append(
+            f"split rows not measured: {model} has no split model; add it with "
+            f"`edge-asd-train split --model {model}`"
+        )
+    else:
+        split, stream = (open_engine(model, threads=options.threads) for _ in range(2))
+        one_at_a_time = FastOnnxEngine(info, threads=options.threads, workers=1)
+        subjects += [
+            Subject(SPLIT, lambda w, ends: split.infer(w)),
+            Subject(STREAM, _stream_run(stream)),
+            Subject(STREAM_ONE_AT_A_TIME, _stream_run(one_at_a_time)),
+        ]
     if options.tensorrt:
         try:
             trt = open_engine(
@@ -91,12 +101,14 @@ def engine_subjects(model: Path, options: Options, notes: list[str]) -> list[Sub
     return subjects
 
 
+def _stream_run(engine):
+    return lambda w, ends: engine.infer_streams(w, ["bench"] * len(w), ends)
+
+
 def run_daemons(
     model: Path, options: Options, work: Path, progress: Callable[[str], None]
 ) -> list[DaemonResult]:
     """The daemon rows (see the module doc), against one private mosquitto."""
-    from edge_asd.engines.split_graph import default_cache_dir
-    from edge_asd.model_file import load_model_info
     from edge_asd.mosquitto import Broker
 
     channels = options.realtime_channels
@@ -105,16 +117,12 @@ def run_daemons(
     calibrations = workspace.write_calibrations(model, work / "calibration", names)
     one = {names[0]: calibrations[names[0]]}
     long_file = workspace.write_recording(work / "long.wav", options.fast_seconds)
-    short_file = workspace.write_recording(work / "short.wav", FIRST_START_SECONDS)
     live_seconds = 10.0 + options.realtime_seconds + 10.0  # a window, the run, a margin
     live_file = workspace.write_recording(work / "live.wav", live_seconds, channels, seed=50)
     runs = []
     if options.plain_daemon:
         runs.append(("daemon, model.onnx: 1 channel, file, fast", long_file, one, False, None))
-    runs += [
-        ("daemon, split, first start (derives it): 1 channel", short_file, one, True, None),
-        ("daemon, split: 1 channel, file, fast", long_file, one, True, None),
-    ]
+    runs.append(("daemon, split: 1 channel, file, fast", long_file, one, True, None))
     live = (f"{channels} channels, real time", live_file, calibrations)
     if options.plain_daemon:
         runs.append((f"daemon, model.onnx: {live[0]}", live[1], live[2], False, True))
@@ -124,8 +132,6 @@ def run_daemons(
     try:
         for index, (label, audio, machines, optimise, realtime) in enumerate(runs):
             progress(f"daemon: {label}")
-            if "first start" in label:
-                shutil.rmtree(default_cache_dir(load_model_info(model)), ignore_errors=True)
             source = {"kind": "file", "path": str(audio), "realtime": bool(realtime)}
             engine = {"threads": options.threads, "optimise": optimise}
             config = workspace.write_config(
@@ -164,7 +170,14 @@ def run_suite(
     load_before = report.load_text()
     subjects = [*extra_subjects, *engine_subjects(model, options, notes)]
     progress(f"latency: {len(subjects)} subjects, batches {list(options.batch_sizes)}")
-    latency = measure_latency(subjects, options.batch_sizes, options.calls, progress=progress)
+    window_samples = load_model_info(model).window_samples
+    latency = measure_latency(
+        subjects,
+        options.batch_sizes,
+        options.calls,
+        window_samples=window_samples,
+        progress=progress,
+    )
     daemons = run_daemons(model, options, work, progress) if options.daemon else []
     for result in daemons:
         if result.exit_code not in (0, None):
@@ -174,8 +187,6 @@ def run_suite(
 
 
 def _text(model, latency, daemons, notes, reference, load_before, command) -> str:
-    from edge_asd.model_file import load_model_info
-
     info = load_model_info(model)
     targets = []
     if reference is not None:

@@ -39,38 +39,37 @@ def write_recording(path: Path, seconds: float, channels: int = 1, seed: int = 0
 def write_calibrations(
     model: Path, folder: Path, machines: Sequence[str], threads: int = 2
 ) -> dict[str, Path]:
-    """A knn calibration (gamma quantile 0.9) per machine, fitted on generated normal sound.
+    """A calibration (the scorer chosen as `edge-asd calibrate` chooses it, gamma quantile
+    0.9) per machine, fitted on generated normal sound by the functions it runs.
 
     All machines share one fit (written once per name, so the daemon's calibration files
     name their machine); returns {machine: calibration.yaml}.
     """
-    from edge_asd.audio import read_audio
-    from edge_asd.calibration.build import Embedded, Settings, calibrate
+    from edge_asd.calibration.build import Settings, calibrate
+    from edge_asd.calibration.collect import collect, file_sources
     from edge_asd.calibration.file import save_calibration
+    from edge_asd.calibration.inputs import plan_recordings
     from edge_asd.engines import open_engine
-    from edge_asd.model_file import load_model_info
-    from edge_asd.windows import sliding_windows
 
     folder.mkdir(parents=True, exist_ok=True)
-    info = load_model_info(model)
+    paths = [  # two recordings: honest scores leave one out
+        write_recording(folder / f"normal-{i}.wav", CALIBRATION_SECONDS, seed=1000 + i)
+        for i in range(2)
+    ]
     engine = open_engine(model, threads=threads)
-    recordings = []
-    for index in range(2):  # two recordings: knn's honest scores leave one out
-        path = write_recording(
-            folder / f"normal-{index}.wav", CALIBRATION_SECONDS, seed=1000 + index
-        )
-        samples = read_audio(path).mono()
-        windows = sliding_windows(samples, info.window_samples, SAMPLE_RATE)
-        output = engine.infer(np.ascontiguousarray(windows))
-        recordings.append(Embedded(path.stem, output.embedding, output.logits, CALIBRATION_SECONDS))
-    engine.close()
-    settings = Settings(machine=machines[0], quantile=0.9)
-    calibration = calibrate(recordings, [], settings, info).calibration
-    paths = {}
+    try:
+        window = {"window_samples": engine.info.window_samples}
+        sources = file_sources(plan_recordings(paths, **window), hop_samples=SAMPLE_RATE, **window)
+        data = collect(engine, sources, hop_samples=SAMPLE_RATE)
+        settings = Settings(machine=machines[0], quantile=0.9)
+        calibration = calibrate(data, settings, engine.info).calibration
+    finally:
+        engine.close()
+    written = {}
     for name in machines:
-        paths[name] = folder / f"calibration-{name}.yaml"
-        save_calibration(replace(calibration, machine=name), paths[name])
-    return paths
+        written[name] = folder / f"calibration-{name}.yaml"
+        save_calibration(replace(calibration, machine=name), written[name])
+    return written
 
 
 def write_config(

@@ -4,10 +4,8 @@
         [--no-daemon] [--fast-seconds 300] [--realtime-channels 8] [--out FILE]
 
 Prints one Markdown table (see edge_asd.bench.suite), the machine it ran on, and the
-performance targets met or missed. The daemon's first-start row deletes the model's
-cached split model (`<model dir>/.edge-asd-cache`), which that start derives again.
-benchmarks/bench_runtime.py runs the same with the model in PyTorch eager beside it,
-as the reference.
+performance targets met or missed. benchmarks/bench_runtime.py runs the same with the
+model in PyTorch eager beside it, as the reference.
 """
 
 from __future__ import annotations

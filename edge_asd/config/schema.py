@@ -56,9 +56,9 @@ class EngineConfig(Strict):
     )
     optimise: bool = Field(
         True,
-        description="onnxruntime: run a split of model.onnx derived at first start and cached "
-        "beside it (front end once per frame, shared by overlapping windows), checked against "
-        "model.onnx within stated tolerances; false: run model.onnx as it is",
+        description="onnxruntime: run the model's split when its directory has one (made at "
+        "export, checked against model.onnx within stated tolerances: front end once per "
+        "frame, shared by overlapping windows); false: run model.onnx as it is",
     )
 
 

@@ -1,8 +1,12 @@
 """Inference engines behind one protocol (see `base.Engine`), opened by `open_engine`.
 
-`onnxruntime` is the default and runs anywhere; `tensorrt` runs on a Jetson or another
+`onnxruntime` is the default and runs anywhere: the model's split (made at export, see
+edge_asd.engines.fast_onnx) when the model directory has one, else model.onnx as it is,
+with one warning saying how to add the split. `tensorrt` runs on a Jetson or another
 NVIDIA GPU with TensorRT 10 and falls back to onnxruntime (with a warning, and the
-reason kept in `engine.fallback_reason`) unless told not to.
+reason kept in `engine.fallback_reason`) unless told not to. Every command (the daemon,
+calibrate, score, evaluate, bench) opens its engine here with the same defaults, so they
+all run the same graph.
 """
 
 from __future__ import annotations
@@ -30,16 +34,16 @@ def open_engine(
     precision: str = "fp16",
     cache_dir: Path | None = None,
     max_batch: int = 16,
-    optimise: bool = False,
+    optimise: bool = True,
 ) -> Engine:
     """Load a model directory (or its model.onnx / model.yaml) into an engine of `kind`.
 
-    threads: onnxruntime intra-op threads (None: one per core); precision, cache_dir and
-    max_batch: the TensorRT build's; optimise: onnxruntime runs the split model (see
-    edge_asd.engines.fast_onnx) instead of model.onnx. Raises ModelFileError when the
-    files are missing, their sha256 disagree or the graph's inputs/outputs contradict
-    model.yaml; UserError for an unknown kind, or when TensorRT is unavailable and
-    allow_fallback is False.
+    threads: onnxruntime threads (None: one per core); precision, cache_dir and
+    max_batch: the TensorRT build's; optimise: onnxruntime runs the model's split when
+    model.yaml names one (False: model.onnx as it is). Raises ModelFileError when the
+    files are missing, their sha256 disagree (the split's too) or the graph's
+    inputs/outputs contradict model.yaml; UserError for an unknown kind, or when TensorRT
+    is unavailable and allow_fallback is False.
     """
     from edge_asd.engines.onnx_engine import OnnxEngine
 
@@ -61,14 +65,33 @@ def open_engine(
                 ) from None
             fallback_reason = str(exc)
             log.warning("tensorrt engine unavailable (%s); using onnxruntime instead", exc)
-    if optimise:
-        from edge_asd.engines.fast_onnx import open_fast_engine
-
-        engine = open_fast_engine(info, threads=threads)
-    else:
+    engine = _open_split(info, threads) if optimise else None
+    if engine is None:
         engine = OnnxEngine(info, threads=threads)
     engine.fallback_reason = fallback_reason
     return engine
+
+
+def _open_split(info: ModelInfo, threads: int | None) -> Engine | None:
+    """The split engine, or None (with a warning naming the fix) when the model has no
+    split this runtime reads. ModelFileError when its files are missing or changed."""
+    from edge_asd.engines.fast_onnx import FastOnnxEngine
+    from edge_asd.engines.split_graph import SplitUnavailable
+
+    fix = f"add it with `edge-asd-train split --model {info.directory}` (needs the onnx package)"
+    if info.split is None:
+        log.warning(
+            "%s has no split model (model.yaml has no `split:`): running model.onnx as it is, "
+            "3 to 4 times slower (docs/benchmarks.md); %s",
+            info.directory,
+            fix,
+        )
+        return None
+    try:
+        return FastOnnxEngine(info, threads=threads)
+    except SplitUnavailable as exc:
+        log.warning("%s: %s: running model.onnx as it is; %s", info.directory, exc, fix)
+        return None
 
 
 def _open_tensorrt(

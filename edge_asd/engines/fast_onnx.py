@@ -1,48 +1,43 @@
-"""The optimised onnxruntime engine: model.onnx split into a per-frame front end and the
-network (edge_asd.engines.split_graph), with the same outputs within a stated tolerance.
+"""The split engine: the model's split (made at export, edge_asd.engines.split_graph) run
+with onnxruntime; the same outputs as model.onnx within `TOLERANCES`, measured at export.
 
-Speed comes from three things, each measured by `edge-asd bench`: the DFT done as an FFT
-instead of a 1026 x 1024 convolution; the PRelu rewrite that keeps onnxruntime's
-backbone in one memory layout; and, through `infer_streams`, every frame of a stream
-computed once instead of once per window that holds it (10 times at a 1 s hop).
-
-The split is checked against model.onnx when it is derived, on generated windows, and
-refused (the plain engine runs instead) when any output differs by more than
-`TOLERANCES`; the derived graphs and the check's result are then cached beside the model.
+Speed comes from four things, each measured by `edge-asd bench` (docs/benchmarks.md): the
+DFT done as an FFT instead of a 1026 x 1024 convolution; the PRelu rewrite that keeps
+onnxruntime's backbone in one memory layout; through `infer_streams`, every frame of a
+stream computed once instead of once per window that holds it (10 times at a 1 s hop);
+and the windows of a batch run side by side on `threads` worker threads, one onnxruntime
+thread each, while a single window runs alone on `threads` onnxruntime threads.
 """
 
 from __future__ import annotations
 
-import logging
-import time
+import os
+import threading
 from collections.abc import Sequence
-from dataclasses import asdict
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from edge_asd.engines.base import EngineOutput
 from edge_asd.engines.front_end import FrontEnd
 from edge_asd.engines.onnx_engine import (
-    OnnxEngine,
+    ONNX_FLOAT,
     TensorSpec,
-    check_model_io,
+    check_spec,
     check_waveforms,
     describe_session,
-    load_session,
     session_options,
 )
 from edge_asd.engines.split_graph import (
+    FRAMES,
+    LOGMEL_COLUMNS,
+    POWER,
+    TGRAM_COLUMNS,
     SplitModel,
-    SplitUnavailable,
-    default_cache_dir,
-    derive_split,
-    load_cached,
-    store,
+    load_split,
 )
+from edge_asd.errors import ModelFileError
 from edge_asd.model_file import ModelInfo
-
-log = logging.getLogger(__name__)
 
 # Largest differences from model.onnx accepted, on outputs of generated windows: the
 # log-mel in dB; the embedding relative to its norm; the logits (scaled cosines)
@@ -52,74 +47,62 @@ TOLERANCES = {"logmel_db": 0.05, "embedding_relative": 1e-4, "logits": 2e-3}
 # twice the embedding's relative change; a section score (a difference of two
 # log-sum-exps of the logits) by twice the logits'.
 SCORE_TOLERANCES = {"knn": 2e-4, "section": 4e-3}
-# Windows per network run. One at a time was faster per window than 4, 8 or 16 at once
-# on a 2-core x86 (the activations of one window stay in cache), and the memory the
-# network needs then does not grow with the number of machines (docs/benchmarks.md).
-NETWORK_BATCH = 1
+NETWORK_OUTPUTS = ["embedding", "logits"]
 
 
 class FastOnnxEngine:
-    """model.onnx, split; see `edge_asd.engines.base.Engine`, plus `infer_streams`.
+    """model.onnx's split; see `edge_asd.engines.base.Engine`.
 
-    Raises ModelFileError like OnnxEngine, SplitUnavailable when the model cannot be
-    split or its split does not match model.onnx (`open_fast_engine` then runs the plain
-    engine). `cache_dir`: where the split is kept (default: beside the model).
+    One window per network run: the activations of one window stay in cache, and the
+    arena does not grow with the number of machines (docs/benchmarks.md). A batch of
+    several windows runs them on `threads` worker threads at once, each run on one
+    onnxruntime thread of a second session (made at the first such batch); a single
+    window runs on `threads` onnxruntime threads. On two quiet cores, batches of 4 and 8
+    windows of one stream ran at 1.65 x the windows/s of one window at a time on two
+    threads; one window on two threads took 0.72 x the time it took on one. The second
+    session costs memory: +23 MB for an 8-machine daemon (docs/benchmarks.md).
+
+    `split`: the split to run (default: the one model.yaml names, read and checked);
+    `workers`: windows of a batch run side by side (default `threads`, else one per core;
+    1: one window at a time on `threads` onnxruntime threads, as before).
+    Raises ModelFileError when the split's files are missing, changed, or contradict
+    model.yaml; SplitUnavailable for a split of a derivation this runtime does not read.
     """
 
     name = "onnxruntime"
-    description = "onnxruntime (model.onnx split: front end per frame, network per window)"
+    description = "onnxruntime (split model: front end per frame, network per window)"
 
     def __init__(
-        self, info: ModelInfo, threads: int | None = None, cache_dir: Path | None = None
+        self,
+        info: ModelInfo,
+        threads: int | None = None,
+        split: SplitModel | None = None,
+        workers: int | None = None,
     ) -> None:
         self.info = info
         self.fallback_reason: str | None = None
-        cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir(info)
-        cached = load_cached(info, cache_dir)
-        if cached is not None:
-            split, meta = cached
-            # model.onnx's signature as recorded when it was split (the sha256 is the same)
-            check_model_io(*signature_from_dict(meta["signature"]), info)
-            self.checked = meta["checked"]
-            self._open(split, threads)
-        else:
-            started = time.monotonic()
-            signature = _signature(info)
-            check_model_io(*signature, info)
-            split = derive_split(info)
-            self._open(split, threads)
-            self.checked = self._check_against_model(threads)
-            store(
-                split,
-                cache_dir,
-                {"checked": self.checked, "signature": signature_to_dict(*signature)},
-            )
-            log.info("derived the split model in %.1f s", time.monotonic() - started)
-        self.providers: list[str] = list(self._network.get_providers())
-
-    def _open(self, split: SplitModel, threads: int | None) -> None:
-        import onnxruntime as ort
-
-        providers = ["CPUExecutionProvider"]
-        # The arena keeps one window's activations (NETWORK_BATCH) for the next window:
-        # without it every run page-faults them in again (+35 % CPU time). No memory
-        # pattern: the arena then holds the live tensors, not the whole plan (-6 MB).
-        options = session_options(threads)
-        options.enable_mem_pattern = False
-        self._network = ort.InferenceSession(
-            split.network, sess_options=options, providers=providers
-        )
+        split = load_split(info) if split is None else split
+        threads_or_cores = threads if threads is not None else (os.cpu_count() or 1)
+        self.workers = threads_or_cores if workers is None else workers
+        if self.workers < 1:
+            raise ValueError(f"workers must be >= 1, got {self.workers}")
+        self._network_bytes = split.network if self.workers > 1 else None
+        self._network = _network_session(split.network, threads)
         # a few small matrix products per hop: one thread, no hand-offs
-        self._columns = ort.InferenceSession(
-            split.columns, sess_options=session_options(1, arena=False), providers=providers
-        )
+        self._columns = _session(split.columns, session_options(1, arena=False))
         self._inputs = [split.logmel_input] + ([split.tgram_input] if split.tgram_input else [])
+        self._check(split)
         self.front_end = FrontEnd(split, self.info, self._columns)
+        self.providers: list[str] = list(self._network.get_providers())
+        self._parallel = None  # the one-thread session the worker threads share
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def warm_up(self, batch_size: int = 1) -> None:
-        """Run once on silence so that the first real window is not slow. One window
-        whatever `batch_size`: the network runs NETWORK_BATCH windows at a time anyway."""
-        self.infer(np.zeros((NETWORK_BATCH, self.info.window_samples), dtype=np.float32))
+        """Run once on silence so that the first real window is not slow: one window, or
+        a batch of up to `threads` windows where batches of `batch_size` run side by side."""
+        rows = 1 if batch_size < 2 else min(batch_size, self.workers)
+        self.infer(np.zeros((rows, self.info.window_samples), dtype=np.float32))
 
     def infer(self, waveforms: np.ndarray) -> EngineOutput:
         """Outputs for waveforms float32 [B, window_samples]; raises ValueError on others."""
@@ -141,34 +124,98 @@ class FastOnnxEngine:
         self.front_end.forget()
 
     def close(self) -> None:
-        self._network = None
-        self._columns = None
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+            self._pool = None
+            self._network = self._parallel = self._columns = None
 
     def _network_outputs(self, logmel: np.ndarray, tgram: np.ndarray | None) -> EngineOutput:
         if self._network is None:
             raise RuntimeError("the engine is closed")
-        parts = []
-        for first in range(0, len(logmel), NETWORK_BATCH):
-            rows = slice(first, first + NETWORK_BATCH)
-            feeds = {self._inputs[0]: logmel[rows]}
+
+        def feeds(row: int) -> dict[str, np.ndarray]:
+            feed = {self._inputs[0]: logmel[row : row + 1]}
             if tgram is not None:
-                feeds[self._inputs[1]] = tgram[rows]
-            parts.append(self._network.run(["embedding", "logits"], feeds))
+                feed[self._inputs[1]] = tgram[row : row + 1]
+            return feed
+
+        rows = range(len(logmel))
+        if len(rows) > 1 and self.workers > 1:  # side by side, one onnxruntime thread each
+            session, pool = self._batch_path()
+            parts = list(pool.map(lambda row: session.run(NETWORK_OUTPUTS, feeds(row)), rows))
+        else:
+            parts = [self._network.run(NETWORK_OUTPUTS, feeds(row)) for row in rows]
         embedding, logits = (np.concatenate(column) for column in zip(*parts, strict=True))
         return EngineOutput(embedding=embedding, logits=logits, logmel=logmel)
 
-    def _check_against_model(self, threads: int | None) -> dict[str, float]:
-        """Outputs of generated windows, split vs model.onnx; SplitUnavailable past TOLERANCES."""
-        windows = check_windows(self.info.window_samples, self.info.sample_rate)
-        plain = OnnxEngine(self.info, threads=threads, use_cuda=False).infer(windows)
-        fast = self.infer(windows)
-        differences = compare_outputs(fast, plain)
-        over = {k: v for k, v in differences.items() if v > TOLERANCES[k]}
-        if over:
-            raise SplitUnavailable(
-                f"the split model differs from model.onnx by {over} (tolerances {TOLERANCES})"
+    def _batch_path(self):
+        """The one-thread session and the worker threads for batches, made once."""
+        with self._lock:
+            if self._parallel is None:
+                self._parallel = _network_session(self._network_bytes, 1)
+                self._network_bytes = None
+                self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="edge-asd-net")
+            return self._parallel, self._pool
+
+    def _check(self, split: SplitModel) -> None:
+        """Refuse a split whose graphs contradict model.yaml (ModelFileError naming it)."""
+        info, fe = self.info, self.info.front_end
+        names = info.split.files() if info.split is not None else {}
+        where = {k: str(info.directory / v.file) for k, v in names.items()}
+        network_in, network_out = describe_session(self._network)
+        by_name = {spec.name: spec for spec in network_in + network_out}
+        n_channels = None
+        wanted = [
+            TensorSpec(split.logmel_input, ONNX_FLOAT, (None, fe.n_mels, fe.frames)),
+            TensorSpec("embedding", ONNX_FLOAT, (None, info.embedding_dim)),
+            TensorSpec("logits", ONNX_FLOAT, (None, info.n_labels)),
+        ]
+        if split.tgram_input is not None:
+            tgram = by_name.get(split.tgram_input)
+            n_channels = tgram.shape[1] if tgram is not None and tgram.shape else None
+            wanted.append(TensorSpec(split.tgram_input, ONNX_FLOAT, (None, n_channels, fe.frames)))
+        _check_named(by_name, wanted, where.get("network", "the split's network"))
+        columns_in, columns_out = describe_session(self._columns)
+        by_name = {spec.name: spec for spec in columns_in + columns_out}
+        wanted = [
+            TensorSpec(POWER, ONNX_FLOAT, (None, fe.n_fft // 2 + 1)),
+            TensorSpec(LOGMEL_COLUMNS, ONNX_FLOAT, (None, fe.n_mels)),
+        ]
+        if split.tgram_input is not None:
+            wanted += [
+                TensorSpec(FRAMES, ONNX_FLOAT, (None, fe.n_fft)),
+                TensorSpec(TGRAM_COLUMNS, ONNX_FLOAT, (None, n_channels)),
+            ]
+        _check_named(by_name, wanted, where.get("columns", "the split's columns"))
+
+
+def _check_named(found: dict[str, TensorSpec], wanted: list[TensorSpec], where: str) -> None:
+    for spec in wanted:
+        if spec.name not in found:
+            raise ModelFileError(
+                f"{where}: has no tensor {spec.name!r} (it has {sorted(found)}); make the "
+                "split again with `edge-asd-train split`"
             )
-        return differences
+        check_spec(found[spec.name], spec, where)
+
+
+def _session(model: bytes, options):
+    import onnxruntime as ort
+
+    try:
+        return ort.InferenceSession(model, sess_options=options, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own types (Fail, InvalidGraph, ...)
+        raise ModelFileError(f"the split model does not load in onnxruntime ({exc})") from None
+
+
+def _network_session(model: bytes, threads: int | None):
+    # The arena keeps a window's activations for the next window: without it every run
+    # page-faults them in again (+35 % CPU time). No memory pattern: the arena then holds
+    # the live tensors, not the whole plan (-6 MB).
+    options = session_options(threads)
+    options.enable_mem_pattern = False
+    return _session(model, options)
 
 
 def compare_outputs(ours: EngineOutput, reference: EngineOutput) -> dict[str, float]:
@@ -198,32 +245,3 @@ def check_windows(window_samples: int, sample_rate: int) -> np.ndarray:
             np.zeros(window_samples),
         ]
     ).astype(np.float32)
-
-
-def open_fast_engine(
-    info: ModelInfo, threads: int | None = None, cache_dir: Path | None = None
-) -> FastOnnxEngine | OnnxEngine:
-    """The split engine, or the plain one (with a warning saying why) when the model
-    cannot be split. Raises ModelFileError for a model that does not load at all."""
-    try:
-        return FastOnnxEngine(info, threads=threads, cache_dir=cache_dir)
-    except SplitUnavailable as exc:
-        log.warning("running model.onnx as it is (slower): %s", exc)
-        return OnnxEngine(info, threads=threads, use_cuda=False)
-
-
-def _signature(info: ModelInfo) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """model.onnx's declared inputs and outputs (a light session, no inference)."""
-    return describe_session(load_session(info, threads=1, use_cuda=False, optimise=False))
-
-
-def signature_to_dict(inputs: list[TensorSpec], outputs: list[TensorSpec]) -> dict:
-    return {"inputs": [asdict(s) for s in inputs], "outputs": [asdict(s) for s in outputs]}
-
-
-def signature_from_dict(data: dict) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    def spec(item: dict) -> TensorSpec:
-        shape = None if item["shape"] is None else tuple(item["shape"])
-        return TensorSpec(item["name"], item["element_type"], shape)
-
-    return [spec(i) for i in data["inputs"]], [spec(o) for o in data["outputs"]]

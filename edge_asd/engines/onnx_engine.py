@@ -49,7 +49,9 @@ def _shape_text(shape: Sequence[int | str | None]) -> str:
     return "[" + ", ".join("batch" if d is None else str(d) for d in shape) + "]"
 
 
-def _check_spec(actual: TensorSpec, expected: TensorSpec, where: str) -> None:
+def check_spec(actual: TensorSpec, expected: TensorSpec, where: str) -> None:
+    """Raise ModelFileError, naming `where`, when `actual` is not float32 or its sizes
+    contradict `expected` (a None or str size in either is not compared)."""
     kind = f"{where}: {'input' if expected.name == INPUT_NAME else 'output'} {actual.name!r}"
     if actual.element_type != expected.element_type:
         raise ModelFileError(
@@ -59,7 +61,7 @@ def _check_spec(actual: TensorSpec, expected: TensorSpec, where: str) -> None:
         return
     same_rank = len(actual.shape) == len(expected.shape)
     if not same_rank or any(
-        isinstance(got, int) and got != want
+        isinstance(got, int) and isinstance(want, int) and got != want
         for got, want in zip(actual.shape[1:], expected.shape[1:], strict=True)
     ):
         raise ModelFileError(
@@ -85,7 +87,7 @@ def check_model_io(
             f"{where}: inputs are {[i.name for i in inputs]}, but the model contract has one "
             f"input {INPUT_NAME!r}; is this an edge-asd export?"
         )
-    _check_spec(inputs[0], want_input, where)
+    check_spec(inputs[0], want_input, where)
     by_name = {o.name: o for o in outputs}
     missing = [name for name in OUTPUT_NAMES if name not in by_name]
     if missing:
@@ -94,7 +96,7 @@ def check_model_io(
             f"the model contract needs {list(OUTPUT_NAMES)}"
         )
     for name, spec in want_outputs.items():
-        _check_spec(by_name[name], spec, where)
+        check_spec(by_name[name], spec, where)
 
 
 def describe_session(session) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -165,9 +167,10 @@ def check_waveforms(waveforms: np.ndarray, window_samples: int) -> None:
 
 
 class OnnxEngine:
-    """Runs `model.onnx` with onnxruntime; see `edge_asd.engines.base.Engine`."""
+    """Runs `model.onnx` as it is with onnxruntime; see `edge_asd.engines.base.Engine`."""
 
     name = "onnxruntime"
+    description = "onnxruntime (model.onnx as it is)"
 
     def __init__(self, info: ModelInfo, threads: int | None = None, use_cuda: bool = True) -> None:
         """Load and check the model. threads: intra-op threads (None: onnxruntime's
@@ -201,6 +204,15 @@ class OnnxEngine:
         else:
             embedding, logits, logmel = self._run_fixed_batches(waveforms, self._fixed_batch)
         return EngineOutput(embedding=embedding, logits=logits, logmel=logmel)
+
+    def infer_streams(
+        self, waveforms: np.ndarray, streams: Sequence[str], end_frames: np.ndarray
+    ) -> EngineOutput:
+        """`infer`: model.onnx computes every window whole, whatever stream it comes from."""
+        return self.infer(waveforms)
+
+    def forget_streams(self) -> None:
+        """Nothing is kept between windows."""
 
     def close(self) -> None:
         self._session = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ class TensorRTEngine:
         self.max_batch = max_batch
         self.fallback_reason: str | None = None  # never set here: this is not a fallback
         self.built_seconds: float | None = None  # set when this start built the engine
+        self.description = f"tensorrt ({precision}, model.onnx compiled for this GPU)"
         self._lock = threading.Lock()
         self._buffers: dict[str, _Buffer] = {}
         self._stream: int | None = None
@@ -203,6 +205,15 @@ class TensorRTEngine:
             ]
         embedding, logits, logmel = (np.concatenate(column) for column in zip(*parts, strict=True))
         return EngineOutput(embedding=embedding, logits=logits, logmel=logmel)
+
+    def infer_streams(
+        self, waveforms: np.ndarray, streams: Sequence[str], end_frames: np.ndarray
+    ) -> EngineOutput:
+        """`infer`: the engine computes every window whole, whatever stream it comes from."""
+        return self.infer(waveforms)
+
+    def forget_streams(self) -> None:
+        """Nothing is kept between windows."""
 
     def _run(self, waveforms: np.ndarray) -> list[np.ndarray]:
         if self._stream is None:

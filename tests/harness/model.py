@@ -1,18 +1,37 @@
-"""Model fixtures: `exported_model` (random weights) and `trained_model` (generated data).
+"""Model fixtures.
 
-Both are model directories (model.onnx + model.yaml) made once per session by the
-training package, so they need torch (the `train` extra); without it they skip.
+- `tiny_model`: the committed tiny bundle (tests/fixtures/tiny_model, made by
+  tests/fixtures/make_tiny_model.py): the real model contract and its split, tiny sizes,
+  random weights. No torch needed: the fixture for every runtime test that needs "a model"
+  for plumbing (engines, capture, daemon, MQTT, config, bench).
+- `exported_model` (random weights) and `trained_model` (trained on generated sound): the
+  real architecture, made once per session by the training package, so they need torch
+  (the `train` extra; without it they skip). For export, parity and detection tests.
 """
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
+TINY_MODEL = Path(__file__).resolve().parents[1] / "fixtures" / "tiny_model"
 EXPORTED_LABELS = ("fan/section_00", "fan/section_01", "fan/section_02")
 TRAINED_MACHINE_TYPES = ("fan",)
 TRAINED_SECTIONS = (0, 1, 2)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the committed tiny model directory (model.onnx, model.yaml, its split).
+
+    Labels fan/section_00..02, 10 s windows at 16 kHz, front end n_fft 512 / hop 256 /
+    32 mels, 32-dimensional embedding. A copy, so that no test changes the committed files.
+    """
+    target = tmp_path_factory.mktemp("tiny_model") / "model"
+    shutil.copytree(TINY_MODEL, target)
+    return target
 
 
 @pytest.fixture(scope="session")

@@ -10,16 +10,16 @@ import pytest
 from edge_asd.bench.daemon import DaemonResult
 from edge_asd.bench.latency import LatencyResult
 from edge_asd.bench.report import daemon_targets, latency_ratio_target, table, targets_text
-from edge_asd.bench.suite import PLAIN, SPLIT, STOCK, STREAM, TENSORRT
+from edge_asd.bench.suite import PLAIN, SPLIT, STOCK, STREAM, STREAM_ONE_AT_A_TIME, TENSORRT
 from edge_asd.cli import main
 
 
 def test_bench_prints_one_table_of_every_engine_at_every_batch_size(
-    exported_model: Path, tmp_path: Path, capsys
+    tiny_model: Path, tmp_path: Path, capsys
 ):
     out = tmp_path / "bench.md"
     code = main(
-        ["bench", "--model", str(exported_model), "--no-daemon", "--calls", "2",
+        ["bench", "--model", str(tiny_model), "--no-daemon", "--calls", "2",
          "--batch-sizes", "1,2", "--out", str(out)]
     )  # fmt: skip
     printed = capsys.readouterr().out
@@ -27,14 +27,14 @@ def test_bench_prints_one_table_of_every_engine_at_every_batch_size(
     assert out.read_text() == printed
     rows = [line for line in printed.splitlines() if line.startswith("| ")]
     assert rows[0].startswith("| what | batch | p50 ms | p95 ms | ms/window | windows/s")
-    for label in (STOCK, PLAIN, SPLIT, STREAM):
+    for label in (STOCK, PLAIN, SPLIT, STREAM, STREAM_ONE_AT_A_TIME):
         for batch in (1, 2):
             (row,) = [r for r in rows if r.startswith(f"| {label} | {batch} |")]
             p50, p95, per_window, rate, cpu = (float(cell) for cell in row.split(" | ")[2:7])
             assert 0 < p50 <= p95 and per_window == pytest.approx(p50 / batch, abs=0.06)
             assert rate > 0 and cpu > 0
     assert "CPU: " in printed and "load average" in printed and "onnxruntime " in printed
-    assert f"Reproduce: `edge-asd bench --model {exported_model}" in printed
+    assert f"Reproduce: `edge-asd bench --model {tiny_model}" in printed
     assert "--no-daemon" in printed
     # where TensorRT cannot run, the report says so rather than leaving the row out
     assert ("TensorRT not measured" in printed) != any(
@@ -50,8 +50,8 @@ def test_bench_prints_one_table_of_every_engine_at_every_batch_size(
         (["--threads", "0"], "--threads must be at least 1"),
     ],
 )
-def test_bench_refuses_unusable_options(exported_model, capsys, arguments, message):
-    code = main(["bench", "--model", str(exported_model), "--no-daemon", *arguments])
+def test_bench_refuses_unusable_options(tiny_model, capsys, arguments, message):
+    code = main(["bench", "--model", str(tiny_model), "--no-daemon", *arguments])
     assert code == 2
     assert message in capsys.readouterr().err
 
@@ -102,3 +102,22 @@ def test_table_has_a_row_per_result_and_marks_what_does_not_apply():
     assert len(rows) == 4
     assert rows[2] == f"| {SPLIT} | 4 | 80.0 | 90.0 | 20.0 | 50.0 | – | – | – | – | – |"
     assert rows[3] == "| daemon | – | – | – | – | 50.0 | 9.0 | – | 140 | 120 | 1.20 |"
+
+
+def test_bench_of_a_model_without_a_split_says_how_to_add_it(tiny_model, tmp_path, capsys):
+    import shutil
+
+    import yaml
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model, model)
+    data = yaml.safe_load((model / "model.yaml").read_text())
+    data.pop("split")
+    (model / "model.yaml").write_text(yaml.safe_dump(data, sort_keys=False))
+    code = main(["bench", "--model", str(model), "--no-daemon", "--calls", "1",
+                 "--batch-sizes", "1", "--no-tensorrt"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert f"split rows not measured: {model} has no split model" in printed
+    assert f"edge-asd-train split --model {model}" in printed
+    assert not any(line.startswith(f"| {SPLIT}") for line in printed.splitlines())

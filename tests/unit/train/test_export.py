@@ -1,4 +1,5 @@
-"""The exported model file: torch and onnxruntime agree, the graph is TensorRT-ready."""
+"""The exported model file: torch and onnxruntime agree, the graph is TensorRT-ready, and
+the split for speed is written beside it, checked against it."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ import pytest
 import torch
 
 from edge_asd.audio import N_MELS, WINDOW_FRAMES, WINDOW_SAMPLES, read_audio
+from edge_asd.engines import open_engine
+from edge_asd.engines.fast_onnx import TOLERANCES, FastOnnxEngine
 from edge_asd.engines.trt_ops import TENSORRT10_OPERATORS, check_graph
 from edge_asd.model_file import INPUT_NAME, OUTPUT_NAMES, load_model_info, sha256_of
 from train.export import export_model_dir
@@ -101,6 +104,23 @@ def test_model_yaml_binds_the_onnx_file_and_lists_the_labels(torch_and_onnx):
     assert info.window_samples == WINDOW_SAMPLES
     assert info.front_end.frames == WINDOW_FRAMES
     assert info.backbone == "stgram+mobilefacenet"
+
+
+def test_export_writes_the_split_checked_against_model_onnx(torch_and_onnx):
+    model, directory = torch_and_onnx
+    info = load_model_info(directory)
+    split = info.split
+    assert split is not None and split.onnx_sha256 == info.onnx_sha256
+    for entry in split.files().values():
+        assert entry.sha256 == sha256_of(directory / entry.file)
+    assert all(split.differences[k] <= TOLERANCES[k] for k in TOLERANCES), split.differences
+    engine = open_engine(directory, threads=2)
+    assert isinstance(engine, FastOnnxEngine)
+    waveforms = 0.1 * np.random.default_rng(5).standard_normal((2, WINDOW_SAMPLES))
+    with torch.no_grad():
+        expected = model(torch.from_numpy(waveforms.astype(np.float32)))[0].numpy()
+    got = engine.infer(waveforms.astype(np.float32)).embedding
+    np.testing.assert_allclose(got, expected, rtol=RELATIVE_TOLERANCE, atol=TOLERANCE["embedding"])
 
 
 def test_graph_has_the_contract_inputs_outputs_and_static_shapes(torch_and_onnx):

@@ -40,7 +40,7 @@ def test_short_scenario_leaves_clean_windows_between_faults():
     assert SHORT.duration_s - (second.end_s + 10.0) >= 10.0
 
 
-def test_a_cached_demo_model_is_used_without_training(exported_model: Path, tmp_path: Path):
+def test_a_cached_demo_model_is_used_without_training(tiny_model: Path, tmp_path: Path):
     target = cached_model_dir(tmp_path)
-    shutil.copytree(exported_model, target)
+    shutil.copytree(tiny_model, target)
     assert ensure_demo_model(tmp_path, "fan") == target

@@ -63,8 +63,8 @@ def test_without_tensorrt_the_engine_says_what_to_install() -> None:
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here")
-def test_daemon_falls_back_to_onnxruntime_and_keeps_the_reason(exported_model: Path) -> None:
-    engine = open_engine(exported_model, kind="tensorrt")
+def test_daemon_falls_back_to_onnxruntime_and_keeps_the_reason(tiny_model: Path) -> None:
+    engine = open_engine(tiny_model, kind="tensorrt")
     try:
         assert engine.name == "onnxruntime"
         assert "tensorrt" in engine.fallback_reason
@@ -75,9 +75,9 @@ def test_daemon_falls_back_to_onnxruntime_and_keeps_the_reason(exported_model: P
 
 
 @pytest.mark.skipif(HAS_TENSORRT, reason="tensorrt is installed here")
-def test_without_fallback_the_missing_tensorrt_is_a_runtime_error(exported_model: Path) -> None:
+def test_without_fallback_the_missing_tensorrt_is_a_runtime_error(tiny_model: Path) -> None:
     with pytest.raises(UserError) as raised:
-        open_engine(exported_model, kind="tensorrt", allow_fallback=False)
+        open_engine(tiny_model, kind="tensorrt", allow_fallback=False)
     assert raised.value.exit_code == EXIT_RUNTIME
     assert "tensorrt" in str(raised.value)
 

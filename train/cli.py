@@ -1,9 +1,11 @@
 """`edge-asd-train`: fit, evaluate and export models (the training side of edge-asd).
 
     edge-asd-train fit --data ROOT --out RUN [--config RECIPE] [--machine-type T ...]
-                       [--labels SCHEME] [--epochs N] [--device cpu|cuda] [--resume]
+                       [--labels SCHEME] [--pseudo-labels auto|on|off] [--epochs N]
+                       [--device cpu|cuda] [--resume]
     edge-asd-train evaluate --data ROOT --run RUN [--scorer section|knn|twfr|knn+twfr|...]
     edge-asd-train export --run RUN
+    edge-asd-train split --model DIR      add the split for speed to a model directory
     edge-asd-train table1 --data ROOT --out DIR [--epochs N]
     edge-asd-train synthetic --out WORK [--machine-type T] [--sections 0 1 2]
 
@@ -42,6 +44,12 @@ def register_fit(subparsers) -> None:
         help="train on this machine type (repeat for several; default: all)",
     )
     p.add_argument("--labels", choices=("section", "type_section", "section_attribute"))
+    p.add_argument(
+        "--pseudo-labels",
+        choices=("auto", "on", "off"),
+        help="self-supervised classes (each label x a transform of the sound): auto (the "
+        "recipe's default) when fewer than 2 metadata labels, on, or off",
+    )
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
@@ -65,6 +73,7 @@ def run_fit(args: argparse.Namespace) -> int:
 
     config = load_config(args.config).with_overrides(
         labels=args.labels,
+        pseudo_labels=args.pseudo_labels,
         epochs=args.epochs,
         batch_size=args.batch_size,
         learning_rate=args.learning_rate,
@@ -113,6 +122,32 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def register_split(subparsers) -> None:
+    p = subparsers.add_parser(
+        "split",
+        help="add model.onnx's split for speed to a model directory (an older export)",
+        description="Derive the split of model.onnx (what `export` writes since splits are "
+        "part of the model directory), check it against model.onnx and record it in "
+        "model.yaml; model.onnx and its sha256 do not change. Needs the onnx package.",
+    )
+    p.add_argument("--model", required=True, help="model directory (model.onnx + model.yaml)")
+    p.add_argument("--threads", type=int, help="onnxruntime threads for the check")
+    p.set_defaults(func=run_split)
+
+
+def run_split(args: argparse.Namespace) -> int:
+    from edge_asd.engines.split_graph import SplitUnavailable
+    from train.split import add_split
+
+    try:
+        info = add_split(args.model, threads=args.threads)
+    except SplitUnavailable as exc:
+        raise UserError(f"{args.model}: cannot split this model: {exc}") from None
+    differences = ", ".join(f"{k} {v:.2g}" for k, v in info.split.differences.items())
+    print(f"split written to {info.directory} (largest differences from model.onnx: {differences})")
+    return 0
+
+
 def register_synthetic(subparsers) -> None:
     p = subparsers.add_parser(
         "synthetic",
@@ -143,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     register_fit(subparsers)
     register_export(subparsers)
+    register_split(subparsers)
     register_synthetic(subparsers)
     for name in ("evaluate_cli", "table1"):  # each module adds its own parser
         importlib.import_module(f"train.{name}").register(subparsers)

@@ -21,6 +21,7 @@ from edge_asd.audio import SAMPLE_RATE, read_audio
 from edge_asd.dcase import Clip, group_recordings, list_clips, machine_types
 from edge_asd.errors import UserError
 from edge_asd.labels import make_label
+from train import pseudo_labels as pseudo
 from train.clip_audio import fit_to_window
 from train.config import TrainConfig
 
@@ -167,7 +168,11 @@ def split_validation(
 
 
 class WindowDataset(torch.utils.data.Dataset):
-    """(window float32 [window_samples], label index) items; a long recording gives several."""
+    """(window float32 [window_samples], label index) items; a long recording gives several.
+
+    With `pseudo_labels`, each item's window is transformed and labelled as
+    train/pseudo_labels.py says, and `labels` must be its expand_labels(...).
+    """
 
     def __init__(
         self,
@@ -176,12 +181,14 @@ class WindowDataset(torch.utils.data.Dataset):
         window_samples: int,
         policy: str,
         seed: int = 0,
+        pseudo_labels: bool = False,
     ) -> None:
         self.recordings = list(recordings)
         self.index = {label: i for i, label in enumerate(labels)}
         self.window_samples = window_samples
         self.policy = policy
         self.seed = seed
+        self.pseudo_labels = pseudo_labels
         self.epoch = 0
         self.items = [
             i
@@ -200,5 +207,11 @@ class WindowDataset(torch.utils.data.Dataset):
         recording = self.recordings[self.items[item]]
         samples = np.concatenate([read_audio(c.path).mono() for c in recording.clips])
         rng = np.random.default_rng((self.seed, self.epoch, item))
-        window = fit_to_window(samples, self.window_samples, self.policy, rng)
-        return torch.from_numpy(window), self.index[recording.label]
+        if not self.pseudo_labels:
+            window = fit_to_window(samples, self.window_samples, self.policy, rng)
+            return torch.from_numpy(window), self.index[recording.label]
+        transform = pseudo.transform_of(item, self.epoch)
+        window = pseudo.transformed_window(
+            samples, self.window_samples, self.policy, rng, transform
+        )
+        return torch.from_numpy(window), self.index[pseudo.pseudo_label(recording.label, transform)]

@@ -1,9 +1,12 @@
 """`fit`: train on the normal `train/` clips of a DCASE tree, checkpoint every epoch, export.
 
-Adam, ArcFace over metadata labels, MixUp; progress bar with the running loss. The
-exported epoch is the last one, or the one with the lowest loss on held-out *normal
-training* clips (`select: validation_loss`): test clips and their labels are never looked
-at, unlike the original STgram-MFN code, which picks the epoch with the best test AUC.
+Adam, ArcFace over metadata labels (and, with fewer than 2 of them, over self-supervised
+pseudo-labels: train/pseudo_labels.py), MixUp; progress bar with the running loss. A run
+whose first epoch leaves the loss at exactly 0 or the weights unchanged stops with an
+error rather than export an untrained model. The exported epoch is the last one, or the
+one with the lowest loss on held-out *normal training* clips (`select: validation_loss`):
+test clips and their labels are never looked at, unlike the original STgram-MFN code,
+which picks the epoch with the best test AUC.
 With the `section` scheme and several machine types, one model per type is trained into
 RUN/<type>/ (the report's recipe); otherwise one model into RUN/.
 """
@@ -12,10 +15,12 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -24,6 +29,7 @@ from torch.nn import functional as F
 from edge_asd.errors import UserError
 from train import checkpoint as ckpt
 from train import distributed
+from train import pseudo_labels as pseudo
 from train.config import TrainConfig
 from train.dataset import (
     Recording,
@@ -98,7 +104,11 @@ def fit_one(
     torch.manual_seed(config.seed)
     recordings = scan_recordings(data_root, types, config)
     train_set, held_set = split_validation(recordings, config.validation_fraction, config.seed)
-    labels = sorted({r.label for r in recordings})
+    labels, use_pseudo = choose_labels(recordings, config, types)
+    trained_on = {"data_root": str(data_root), "machine_types": list(types), "seed": config.seed}
+    if use_pseudo:
+        n_metadata = len({r.label for r in recordings})
+        trained_on["pseudo_labels"] = pseudo.scheme_record(config.pseudo_labels, n_metadata)
     log.info(
         "%s: %d labels, %d training recordings, %d held out",
         "+".join(types),
@@ -108,15 +118,19 @@ def fit_one(
     )
     model = ASDModel(config.model, len(labels)).to(context.device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
-    state = start_state(run_dir, labels, config, resume, model, optimizer, data_root, types)
+    state = start_state(run_dir, labels, config, resume, model, optimizer, trained_on)
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         ckpt.write_config(run_dir, config.to_dict())
-    trainer = Trainer(model, optimizer, config, context, labels, progress)
+    trainer = Trainer(model, optimizer, config, context, labels, progress, use_pseudo)
     train_loss = held_loss = None
+    first_epoch, start_weights = state.epoch, parameters_of(model)
     for epoch in range(state.epoch, config.epochs):
         started = time.monotonic()
         train_loss = trainer.train_epoch(train_set, epoch)
+        if epoch == first_epoch:
+            require_learning(train_loss, start_weights, model, labels, epoch + 1)
+            start_weights = []
         held_loss = trainer.heldout_loss(held_set) if held_set else None
         end_epoch(state, trainer, run_dir, epoch + 1, train_loss, held_loss)
         if context.is_main:
@@ -127,6 +141,50 @@ def fit_one(
         model_dir = export_run(run_dir)
     distributed.barrier(context)
     return FitResult(run_dir, model_dir, tuple(types), state.epoch, train_loss, held_loss)
+
+
+def choose_labels(
+    recordings: list[Recording], config: TrainConfig, types: Sequence[str]
+) -> tuple[list[str], bool]:
+    """(the classes, whether they are pseudo-labels): the metadata labels of `recordings`,
+    each crossed with the transforms of train/pseudo_labels.py when those are wanted.
+
+    Raises UserError when pseudo-labels are off and there is a single metadata label.
+    """
+    metadata = sorted({r.label for r in recordings})
+    if pseudo.wanted(config.pseudo_labels, metadata, config.labels, types):
+        return pseudo.expand_labels(metadata), True
+    return metadata, False
+
+
+def parameters_of(model: torch.nn.Module) -> list[torch.Tensor]:
+    """A copy of every trainable weight (to tell whether an epoch changed any)."""
+    return [p.detach().clone() for p in model.parameters() if p.requires_grad]
+
+
+def require_learning(
+    loss: float,
+    before: list[torch.Tensor],
+    model: torch.nn.Module,
+    labels: Sequence[str],
+    epoch: int,
+) -> None:
+    """Raise UserError when an epoch learned nothing: loss exactly 0 or not finite, or no
+    weight changed. Such a model must not be exported as if it were trained."""
+    after = [p.detach() for p in model.parameters() if p.requires_grad]
+    unchanged = all(torch.equal(a, b) for a, b in zip(after, before, strict=True))
+    if loss != 0.0 and math.isfinite(loss) and not unchanged:
+        return
+    what = "the weights did not change" if unchanged else f"the loss is {loss}"
+    if loss == 0.0 and unchanged:
+        what = "the loss is exactly 0 and the weights did not change"
+    raise UserError(
+        f"epoch {epoch} learned nothing ({what}; {len(labels)} label"
+        f"{'' if len(labels) == 1 else 's'}: "
+        f"{', '.join(labels[:4])}{', ...' if len(labels) > 4 else ''}); nothing is "
+        "exported. One label gives a zero ArcFace loss (use --pseudo-labels on); otherwise "
+        "check the learning rate and the audio (silent or constant clips)"
+    )
 
 
 def end_epoch(
@@ -157,11 +215,9 @@ def start_state(
     resume: bool,
     model: ASDModel,
     optimizer: torch.optim.Optimizer,
-    data_root: str | Path,
-    types: Sequence[str],
+    trained_on: dict[str, Any],
 ) -> ckpt.Checkpoint:
     """A fresh checkpoint, or the run's latest one loaded into `model` and `optimizer`."""
-    trained_on = {"data_root": str(data_root), "machine_types": list(types), "seed": config.seed}
     if not (resume and (run_dir / ckpt.CHECKPOINT).exists()):
         return ckpt.Checkpoint(0, {}, None, labels, config.labels, config.to_dict(), trained_on)
     state = ckpt.load(run_dir / ckpt.CHECKPOINT)
@@ -187,6 +243,7 @@ class Trainer:
         context: distributed.Context,
         labels: list[str],
         progress: bool,
+        pseudo_labels: bool = False,
     ) -> None:
         self.core = model
         self.model = model
@@ -198,14 +255,16 @@ class Trainer:
         self.context = context
         self.labels = labels
         self.progress = progress and context.is_main
+        self.pseudo_labels = pseudo_labels
 
     def loader(
         self, recordings: list[Recording], epoch: int, shuffle: bool
     ) -> torch.utils.data.DataLoader:
         c = self.config
         dataset = WindowDataset(
-            recordings, self.labels, c.model.window_samples, c.short_clips, c.seed
-        )
+            recordings, self.labels, c.model.window_samples, c.short_clips, c.seed,
+            self.pseudo_labels,
+        )  # fmt: skip
         dataset.set_epoch(epoch)
         sampler = None
         if self.context.distributed:

@@ -2,71 +2,21 @@
 
 `features="stgram"` stacks the log-mel and the Tgram as 2 channels (ST-gram);
 `features="logmel"` feeds the log-mel alone (the MobileNetV2 baseline row). Every size
-comes from the window length through edge_asd.audio.
+comes from ModelConfig (train/config.py, the recipe's `model:` keys), whose defaults are
+edge_asd.audio's.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
-from typing import Any
-
 import torch
 from torch import nn
 
-from edge_asd.audio import EMBEDDING_DIM, HOP_LENGTH, N_FFT, N_MELS, SAMPLE_RATE, WINDOW_SAMPLES
-from edge_asd.audio import n_frames as frames_of
-from edge_asd.model_file import FrontEnd
 from train.arcface import ArcFace
-from train.backbones import BACKBONES, build_backbone
+from train.backbones import build_backbone
+from train.config import ModelConfig
 from train.frontend import LogMel, Tgram
 
-FEATURES = ("stgram", "logmel")
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """What defines the network; round-trips through a dict (checkpoints, recipes)."""
-
-    backbone: str = "mobilefacenet"
-    features: str = "stgram"
-    embedding_dim: int = EMBEDDING_DIM
-    arcface_margin: float = 0.7
-    arcface_scale: float = 30.0
-    window_samples: int = WINDOW_SAMPLES
-    sample_rate: int = SAMPLE_RATE
-    n_fft: int = N_FFT
-    hop_length: int = HOP_LENGTH
-    n_mels: int = N_MELS
-
-    def __post_init__(self) -> None:
-        if self.backbone not in BACKBONES:
-            raise ValueError(f"model.backbone must be one of {BACKBONES}, not {self.backbone!r}")
-        if self.features not in FEATURES:
-            raise ValueError(f"model.features must be one of {FEATURES}, not {self.features!r}")
-
-    @property
-    def frames(self) -> int:
-        return frames_of(self.window_samples, self.hop_length)
-
-    @property
-    def name(self) -> str:
-        """The backbone as model.yaml records it, e.g. `stgram+mobilefacenet`."""
-        return f"{self.features}+{self.backbone}"
-
-    def front_end(self) -> FrontEnd:
-        return FrontEnd(self.n_fft, self.hop_length, self.n_mels, self.frames)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
-        """Raises ValueError naming unknown keys."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown model keys {unknown} (known: {sorted(known)})")
-        return cls(**data)
+__all__ = ["ASDModel", "ModelConfig"]  # ModelConfig (train/config.py): the recipe's `model:`
 
 
 class ASDModel(nn.Module):

@@ -120,14 +120,19 @@ def train_on_synthetic(
     sections: Sequence[int] = (0, 1, 2),
     config: TrainConfig = QUICK_CONFIG,
     progress: bool = False,
+    labels: str = "type_section",
 ) -> FitResult:
     """Write WORK/data (a generated tree) and fit a model into WORK/run; returns the result.
 
-    `result.model_dir` is the exported model (WORK/run/model); the labels are
-    `<type>/section_XX` for every generated section (one model across types).
+    `result.model_dir` is the exported model (WORK/run/model), one model across types. The
+    labels are `<type>/section_XX` for every generated section (`labels="type_section"`,
+    the default), or with `labels="section_attribute"` one per section and domain's speed
+    attribute: `<type>/section_XX/speed_100` (source) and `<type>/section_XX/speed_118`
+    (target). (`labels="section"` with several types would train one model per type:
+    use it with one type only.)
     """
     work_dir = Path(work_dir)
     data = write_synthetic_tree(work_dir / "data", machine_types, sections)
-    config = config.with_overrides(labels="type_section")  # one model, even for several types
+    config = config.with_overrides(labels=labels)
     (result,) = fit(data, work_dir / "run", config, list(machine_types), progress=progress)
     return result

@@ -1,246 +1,199 @@
-"""Detection quality of the section, knn, twfr and knn+twfr scorers on ../shared/data.
+"""Detection quality on the real recordings of ../shared/data, through the product's own path.
 
     .venv/bin/python benchmarks/quality.py (--model MODEL_DIR | --epochs N)
-        [--data ../shared/data] [--work DIR] [--threads T] [--hop-seconds H]
-        [--scorers section,knn,twfr,knn+twfr] [--sets NAME ...] [--json FILE]
+        [--data ../shared/data] [--work DIR] [--threads T] [--specs auto,knn,twfr,section,knn+twfr]
+        [--sets NAME ...] [--json FILE]
 
-Prints the table of docs/quality.md: per set, AUC(source), AUC(target), pAUC and the
-official score (the harmonic mean over sections, as DCASE computes it with train.metrics)
-for each scorer, and whether the fusion is at least as good as the best single scorer.
+Prints the tables of docs/quality.md: per set and scorer spec, AUC(source), AUC(target),
+pAUC and the official score (edge_asd.metrics, as DCASE computes them); what the default
+(`auto`) chose per section; and the default calibration's detectability table per set.
 
-0. With --epochs, one shared model is trained first (`edge-asd-train fit`, CPU) on the
-   normal train clips of every set that has them (sensiml_fan, uav_propeller, the six
-   dcase2023 sets), labels `<set>/section_XX`; a set of its own would give sensiml_fan a
-   single label, which a classifier cannot learn from.
-1. Every set with normal and anomalous test clips is scored. Clips cut from one recording
-   (`rec`, `flight`) are joined back in `seg` order; a recording shorter than a window is
-   tiled to one (as `edge-asd calibrate` does). Windows end every hop, as the daemon sees
-   them, and a clip's score is the mean score of the windows that overlap it.
-2. Each section's scorers are calibrated exactly as `edge-asd calibrate` calibrates them
-   (edge_asd.calibration.build.calibrate: honest leave-out scores, twfr's r and components
-   chosen on normal windows, fusion standardised on honest scores) on the section's
-   normal train recordings: source domain as the main set, target as the new condition.
-   dcase2020_* has no train clips: each normal test clip is scored by a calibration on
-   the machine's other normal test clips (every machine ID: an ID has only 2-6), the
-   anomalies by one on all of them; the section scorer needs the model to know the
-   machine, which it does not, so it is left out there.
+Every number goes through the functions `edge-asd calibrate` and `edge-asd score` run:
+normal clips are collected (checked, joined per recording, streamed through the engine,
+synthetic faults made from them: train.evaluate.collect_clips, which is
+edge_asd.calibration.inputs + edge_asd.calibration.collect), each spec is calibrated on
+that data (edge_asd.calibration.build.calibrate, exactly `--scorer SPEC`), and every test
+clip is streamed through the engine and scored by the calibrated detector
+(edge_asd.scoring.offline, as `edge-asd score`; a clip's score is the mean of its
+windows). The collected data is shared by the specs of a section: calibrating twice on
+the same recordings would compute the same features twice.
 
-No audio is written into the repository; models and results go to --work.
+- Sets with normal train clips: each section is calibrated on them (source domain the
+  main set, target domain the new condition), as `edge-asd-train evaluate` does.
+- dcase2020_* (test clips only): leave one out. Each normal test clip is scored by a
+  calibration on the machine type's other normal test clips (every machine ID: an ID has
+  only 2-6), the anomalies by one on all of them. Scores are z-units of their calibration,
+  so the calibrations' scores can be ranked together.
+- With --epochs, one shared model is trained first (`edge-asd-train fit`, CPU) on the
+  normal train clips of every set that has them (docs/quality.md says why one shared one).
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
-from edge_asd.audio import read_audio
-from edge_asd.calibration.build import Embedded, Settings, calibrate
-from edge_asd.dcase import Clip, group_recordings, list_clips
+from edge_asd.calibration.build import Settings, calibrate
+from edge_asd.calibration.detectability import table_lines
+from edge_asd.dcase import Clip, list_clips
 from edge_asd.engines import open_engine
-from edge_asd.engines.base import EngineOutput
 from edge_asd.errors import UserError
 from edge_asd.labels import make_label
+from edge_asd.metrics import SectionResult, official_score, section_result
 from edge_asd.model_file import load_model_info
-from edge_asd.scoring.scorer import SCORER_KINDS, FusedScorer, make_scorer
-from edge_asd.scoring.twfr import TwfrModel, pool_candidates
-from edge_asd.windows import hop_samples, sliding_windows, window_starts
-from train.metrics import SectionResult, official_score, section_result
+from edge_asd.scoring.detector import Detector, single
+from edge_asd.scoring.registry import FitContext, FitData, kinds, scorer_kind
+from train.evaluate import clip_features, collect_clips, model_knows
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-SCORERS = ("section", "knn", "twfr", "knn+twfr")
+SPECS = ("auto", *sorted(kinds()), "knn+twfr")  # the default, each kind, one fusion
 TRAIN_SETS = (
     "sensiml_fan",
     "uav_propeller",
     *(f"dcase2023_{t}" for t in ("ToyCar", "ToyTrain", "bearing", "fan", "gearbox", "slider")),
 )
-RECORDING_KEYS = ("rec", "flight")
-BATCH = 8
+DECISION_QUANTILE = 0.9  # the threshold does not enter AUC; the DCASE baseline's rule
 
 log = logging.getLogger("quality")
 
 
-@dataclass
-class Joined:
-    """Clips played end to end, and the engine's outputs on every window of them."""
-
-    clips: list[Clip]
-    spans: list[tuple[int, int]]  # each clip's [start, end) in samples of the joined signal
-    seconds: float
-    output: EngineOutput
-    starts: np.ndarray  # window starts in samples
-
-
-def recordings_of(clips: list[Clip]) -> list[list[Clip]]:
-    """Clips grouped per recording (`rec` or `flight`, in `seg` order), else one per clip."""
-    key = next((k for k in RECORDING_KEYS if any(c.attribute(k) for c in clips)), None)
-    if key is None:
-        return [[c] for c in clips]
-    return list(group_recordings(clips, key).values())
-
-
-def join(engine, clips: list[Clip], hop: int) -> Joined:
-    """Read, join (tiling a recording shorter than a window) and run every window."""
-    parts = [read_audio(c.path).mono() for c in clips]
-    edges = np.cumsum([0] + [len(p) for p in parts])
-    samples = np.concatenate(parts)
-    window = engine.info.window_samples
-    if len(samples) < window:
-        samples = np.resize(samples, window)  # repeats the recording, as calibrate does
-    windows = sliding_windows(samples, window, hop)
-    outputs = [
-        engine.infer(np.ascontiguousarray(windows[i : i + BATCH], dtype=np.float32))
-        for i in range(0, len(windows), BATCH)
-    ]
-    output = EngineOutput(
-        np.concatenate([o.embedding for o in outputs]),
-        np.concatenate([o.logits for o in outputs]),
-        np.concatenate([o.logmel for o in outputs]),
-    )
-    spans = [(int(a), int(b)) for a, b in itertools.pairwise(edges)]
-    starts = window_starts(len(samples), window, hop)
-    return Joined(clips, spans, edges[-1] / engine.info.sample_rate, output, starts)
-
-
-def embedded(joined: Joined) -> Embedded:
-    out = joined.output
-    name = joined.clips[0].path.name
-    return Embedded(name, out.embedding, out.logits, joined.seconds, pool_candidates(out.logmel))
-
-
-def clip_scores(joined: Joined, scores: np.ndarray, window: int) -> list[float]:
-    """Each clip's score: the mean over the windows that overlap it."""
-    ends = joined.starts + window
-    out = []
-    for start, end in joined.spans:
-        overlap = (joined.starts < end) & (ends > start)
-        out.append(float(scores[overlap].mean() if overlap.any() else scores.mean()))
-    return out
-
-
-def calibrated_scorers(specs, main, new, label, info, hop_seconds) -> dict[str, object]:
-    """The scorer `edge-asd calibrate --scorer SPEC` would write, for every spec.
-
-    One calibration with every scorer the specs name: each scorer is fitted on its own
-    (its state and honest scores do not depend on the others), so its part of the joint
-    calibration, and the fusion of the parts a spec names, is what that spec's own
-    calibration holds; only the threshold (not used here) would differ.
-    """
-    names = [n for n in SCORER_KINDS if any(n in spec.split("+") for spec in specs)]
-    settings = Settings(
-        machine="benchmark",
-        scorer="+".join(names),
-        label=label,
-        quantile=0.9,
-        hop_seconds=hop_seconds,
-    )
-    result = calibrate(main, new, settings, info)
-    cal = result.calibration
-    twfr = TwfrModel.from_arrays(cal.arrays) if "twfr" in names else None
-    singles = {
-        n: make_scorer(n, info.labels, binding=label, bank=cal.bank, twfr=twfr) for n in names
-    }
-    scorers = {}
+def calibrate_specs(engine, data, specs, label: str | None) -> dict:
+    """{spec: build.Result or the reason it could not be calibrated} on the same data."""
+    base = Settings(machine="quality", label=label, quantile=DECISION_QUANTILE)
+    out = {}
     for spec in specs:
-        parts = spec.split("+")
-        if len(parts) == 1:
-            scorers[spec] = singles[spec]
-        else:
-            standardisers = {p: result.standardisers[p] for p in parts}
-            scorers[spec] = FusedScorer(tuple(singles[p] for p in parts), standardisers)
-    twfr_params = cal.scorer_params.get("twfr", cal.scorer_params) if twfr else {}
-    if twfr_params:
-        choice = "r={r:g}, {n_components} component(s), reg {reg_covar:g}".format(**twfr_params)
-        scorers["twfr choice"] = choice
-    return scorers
-
-
-def split_domains(recordings: list[Joined]) -> tuple[list[Embedded], list[Embedded]]:
-    """Source recordings as the main set, target ones as the new condition (or main when
-    there is no source recording)."""
-    source = [embedded(r) for r in recordings if r.clips[0].domain == "source"]
-    target = [embedded(r) for r in recordings if r.clips[0].domain == "target"]
-    return (source, target) if source else (target, [])
-
-
-def score_section(specs, tests, references, label, info, hop_seconds, cache: dict) -> dict:
-    """Per spec: (clip scores, anomaly flags, domains) of a section's test recordings.
-
-    `references(joined)` gives the normal recordings a test recording is scored against;
-    `cache` keeps the scorers of each (label, reference recordings).
-    """
-    window = info.window_samples
-    out = {spec: ([], [], []) for spec in specs}
-    for joined in tests:
-        reference = references(joined)
-        key = (label, *(id(r) for r in reference))
-        if key not in cache:
-            main, new = split_domains(reference)
-            cache[key] = calibrated_scorers(specs, main, new, label, info, hop_seconds)
-        for spec, (scores, anomalous, domains) in out.items():
-            scores += clip_scores(joined, cache[key][spec](joined.output), window)
-            anomalous += [c.is_anomaly for c in joined.clips]
-            domains += [c.domain for c in joined.clips]
+        if spec == "section" and label is None:
+            out[spec] = "the model has no label for this machine"
+            continue
+        try:
+            out[spec] = calibrate(data, replace(base, scorer=spec), engine.info)
+        except UserError as exc:
+            out[spec] = str(exc)
     return out
 
 
-def evaluate_set(engine, data: Path, name: str, specs, hop_seconds: float) -> dict:
-    """Every scorer's per-section metrics and official score on one set."""
-    info = engine.info
-    hop = hop_samples(hop_seconds, info.sample_rate)
-    test = [join(engine, g, hop) for g in recordings_of(list_clips(data, name, "test"))]
-    train_clips = []
-    if (data / name / "train").is_dir():
-        train_clips = [c for c in list_clips(data, name, "train") if not c.is_anomaly]
-    train = [join(engine, g, hop) for g in recordings_of(train_clips)]
-    if not any(label.startswith(f"{name}/") for label in info.labels):
-        specs = [s for s in specs if "section" not in s.split("+")]  # the model lacks it
-    sections: dict[str, dict[str, SectionResult]] = {spec: {} for spec in specs}
-    cache: dict[tuple, dict] = {}  # per reference set: scorer per spec, and twfr's choice
-    for section in sorted({j.clips[0].section for j in test}):
-        tests = [j for j in test if j.clips[0].section == section]
-        label = make_label(name, section) if any("section" in s for s in specs) else None
-        scored = score_section(
-            specs, tests, _references(train, test, section), label, info, hop_seconds, cache
-        )
-        for spec, (scores, flags, domains) in scored.items():
-            sections[spec][section] = section_result(scores, flags, domains)
-    rows = {spec: _summary(results) for spec, results in sections.items()}
-    choices = [c["twfr choice"] for c in cache.values() if "twfr choice" in c]
-    if "twfr" in rows:
-        rows["twfr"]["choices"] = {c: choices.count(c) for c in sorted(set(choices))}
-    return rows
-
-
-def _references(train: list[Joined], test: list[Joined], section: str):
-    """The normal recordings each test recording of `section` is scored against."""
-    if train:
-        own = [j for j in train if j.clips[0].section == section]
-        return lambda joined: own
-    normal = [j for j in test if not j.clips[0].is_anomaly]  # every ID of the machine
-    return lambda joined: [j for j in normal if j is not joined]
-
-
-def _mean(values) -> float | None:
-    present = [v for v in values if v is not None]
-    return float(np.mean(present)) if present else None
-
-
-def _summary(sections: dict[str, SectionResult]) -> dict:
-    """Per-set figures: arithmetic means over sections and the official harmonic mean."""
-    results = list(sections.values())
+def candidate_detectors(engine, data, result) -> dict[str, Detector]:
+    """Every candidate the default judged, alone, fitted on all windows as calibration
+    fits its choice: to see how the synthetic-fault judgement ranks real anomalies."""
+    context = FitContext.of_model(engine.info, result.calibration.label)
+    fit_data = FitData(data.features, data.window_new_condition)
     return {
-        "auc_source": _mean(r.auc_source for r in results),
-        "auc_target": _mean(r.auc_target for r in results),
-        "pauc": _mean(r.pauc for r in results),
+        f"[{c.name}]": single(
+            scorer_kind(c.kind).fit(fit_data, c.options, context), c.honest.normal
+        )
+        for c in result.candidates
+    }
+
+
+def score_tests(engine, detectors: dict, tests: list[Clip], into: dict) -> None:
+    """Append every test clip's score under each spec (features computed once per clip)."""
+    for clip in tests:
+        features = clip_features(engine, clip)
+        for spec, detector in detectors.items():
+            scores, flags, domains = into.setdefault(spec, ([], [], []))
+            value = np.nan
+            if detector is not None:
+                value = float(detector.score(features).mean())
+            scores.append(value)
+            flags.append(clip.is_anomaly)
+            domains.append(clip.domain)
+
+
+def leave_one_out(test: list[Clip]) -> list[tuple[list[Clip], list[Clip]]]:
+    """(reference normals, clips scored) of a test-only set: each normal clip scored by a
+    calibration on every other normal clip, the anomalies by one on all of them."""
+    normal = [c for c in test if not c.is_anomaly]
+    plans = [([c for c in normal if c is not held], [held]) for held in normal]
+    return [*plans, (normal, [c for c in test if c.is_anomaly])]
+
+
+def evaluate_set(engine, data: Path, name: str, specs, study: bool = False) -> dict:
+    """Every spec's per-section metrics, official score, choices and detectability."""
+    test = list_clips(data, name, "test")
+    train = []
+    if (data / name / "train").is_dir():
+        train = [c for c in list_clips(data, name, "train") if not c.is_anomaly]
+    scored: dict[str, dict[str, tuple]] = {}  # section -> spec -> (scores, flags, domains)
+    notes: dict[str, list] = {"chosen": [], "detectability": [], "refused": [], "judged": []}
+    sections = sorted({c.section for c in test})
+    plans = (
+        [
+            (s, [c for c in train if c.section == s], [c for c in test if c.section == s])
+            for s in sections
+        ]
+        if train
+        else [(None, ref, tests) for ref, tests in leave_one_out(test)]
+    )
+    for section, reference, tests in plans:
+        label = make_label(name, section) if section else None
+        label = label if label and model_knows(engine, label) else None
+        data = collect_clips(engine, reference)
+        calibrations = calibrate_specs(engine, data, specs, label)
+        _note(notes, section or "fold", calibrations)
+        detectors = {
+            spec: None if isinstance(r, str) else r.calibration.detector
+            for spec, r in calibrations.items()
+        }
+        if study and not isinstance(calibrations.get("auto"), str):
+            detectors.update(candidate_detectors(engine, data, calibrations["auto"]))
+            _judgements(notes, calibrations["auto"])
+        into: dict[str, tuple] = {}
+        score_tests(engine, detectors, tests, into)
+        for spec, columns in into.items():
+            for sec in sorted({c.section for c in tests}):
+                mine = [i for i, c in enumerate(tests) if c.section == sec]
+                part = scored.setdefault(sec, {}).setdefault(spec, ([], [], []))
+                for column, values in zip(part, columns, strict=True):
+                    column.extend(values[i] for i in mine)
+    names = next(iter(scored.values()), {}).keys()
+    rows = {spec: _summary({s: _result(v[spec]) for s, v in scored.items()}) for spec in names}
+    return {"rows": rows, **notes}
+
+
+def _judgements(notes: dict, result) -> None:
+    """Each candidate's synthetic-fault objective, to set beside its real score."""
+    notes["judged"].append({f"[{n}]": j.objective for n, j in result.selection.singles.items()})
+
+
+def _result(columns) -> SectionResult | None:
+    scores, flags, domains = (np.asarray(c) for c in columns)
+    if np.isnan(scores).any():
+        return None
+    return section_result(scores, flags, domains)
+
+
+def _note(notes: dict, where: str, calibrations: dict) -> None:
+    for spec, result in calibrations.items():
+        if isinstance(result, str):
+            notes["refused"].append(f"{where} {spec}: {result}")
+        elif spec == "auto":
+            sel = result.calibration.selection
+            chosen = f" {sel['combiner']} ".join(sel["chosen"])
+            notes["chosen"].append(f"{where}: {chosen} (objective {sel['objective']:.3f})")
+            notes["detectability"].append(f"{where}:\n" + "\n".join(table_lines(result.rows)))
+
+
+def _summary(sections: dict[str, SectionResult | None]) -> dict:
+    results = list(sections.values())
+    if any(r is None for r in results):
+        return {"auc_source": None, "auc_target": None, "pauc": None, "official": None}
+
+    def mean(values) -> float | None:
+        present = [v for v in values if v is not None]
+        return float(np.mean(present)) if present else None
+
+    return {
+        "auc_source": mean(r.auc_source for r in results),
+        "auc_target": mean(r.auc_target for r in results),
+        "pauc": mean(r.pauc for r in results),
         "official": official_score(results),
         "sections": {s: r.to_dict() for s, r in sections.items()},
     }
@@ -278,23 +231,50 @@ def fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}"
 
 
-def table(results: dict[str, dict], specs) -> str:
-    """The markdown table: one row per set and scorer; the fusion's verdict per set."""
+def study_table(results: dict[str, dict]) -> str:
+    """Per set, the candidates by synthetic-fault objective with their real official score,
+    and the rank correlation of the two (sections of a set averaged)."""
+    from scipy.stats import spearmanr
+
     lines = [
-        "| set | scorer | AUC(source) | AUC(target) | pAUC | official | fusion vs best single |",
-        "|---|---|---|---|---|---|---|",
+        "| set | candidates | Spearman(objective, real) | real of the best by objective | "
+        "best real | median real |",
+        "|---|---|---|---|---|---|",
     ]
-    for name, rows in results.items():
-        singles = {s: r["official"] for s, r in rows.items() if "+" not in s}
-        best = max(singles, key=lambda s: singles[s] or 0.0) if singles else None
-        for spec, row in rows.items():
-            verdict = ""
-            if "+" in spec and best is not None:
-                ok = (row["official"] or 0.0) >= (singles[best] or 0.0) - 1e-9
-                verdict = f"{'>=' if ok else 'BELOW'} best single ({best}, {fmt(singles[best])})"
+    for name, result in results.items():
+        if not result["judged"]:
+            continue
+        objective = {
+            k: float(np.mean([j[k] for j in result["judged"] if k in j]))
+            for k in result["judged"][0]
+        }
+        real = {k: result["rows"][k]["official"] for k in objective if k in result["rows"]}
+        keys = [k for k in objective if real.get(k) is not None]
+        if len(keys) < 3:
+            continue
+        rho = spearmanr([objective[k] for k in keys], [real[k] for k in keys]).statistic
+        best = max(keys, key=lambda k: objective[k])
+        values = [real[k] for k in keys]
+        lines.append(
+            f"| {name} | {len(keys)} | {rho:.2f} | {fmt(real[best])} ({best}) | "
+            f"{fmt(max(values))} | {fmt(float(np.median(values)))} |"
+        )
+    return "\n".join(lines)
+
+
+def table(results: dict[str, dict], study: bool = False) -> str:
+    """The markdown table: one row per set and spec (candidates only with `study`)."""
+    lines = [
+        "| set | scorer | AUC(source) | AUC(target) | pAUC | official |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, result in results.items():
+        for spec, row in result["rows"].items():
+            if spec.startswith("[") and not study:
+                continue
             lines.append(
                 f"| {name} | {spec} | {fmt(row['auc_source'])} | {fmt(row['auc_target'])} | "
-                f"{fmt(row['pauc'])} | {fmt(row['official'])} | {verdict} |"
+                f"{fmt(row['pauc'])} | {fmt(row['official'])} |"
             )
     return "\n".join(lines)
 
@@ -307,38 +287,42 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=REPO_ROOT.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path("/tmp/edge_asd_quality"))
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--hop-seconds", type=float, default=1.0)
-    parser.add_argument("--scorers", default=",".join(SCORERS))
+    parser.add_argument("--specs", default=",".join(SPECS))
     parser.add_argument("--sets", nargs="+", help="only these sets (default: every one scored)")
     parser.add_argument("--json", type=Path, help="write every figure here")
+    parser.add_argument(
+        "--study",
+        action="store_true",
+        help="also score every candidate alone: its real official score beside its "
+        "synthetic-fault objective (how well the choice by synthetic faults ranks them)",
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    logging.basicConfig(level=logging.ERROR)
     if not args.data.is_dir():
         print(f"{args.data}: no shared data here; nothing to measure", file=sys.stderr)
         return 2
     model = args.model or train_model(args.data, args.work, args.epochs, args.threads)
-    specs = args.scorers.split(",")
+    specs = args.specs.split(",")
     engine = open_engine(model, "onnxruntime", threads=args.threads)
     results: dict[str, dict] = {}
     try:
         for name in args.sets or sets_to_score(args.data):
             began = time.monotonic()
-            try:
-                results[name] = evaluate_set(engine, args.data, name, specs, args.hop_seconds)
-            except UserError as exc:
-                print(f"{name}: not scored: {exc}", file=sys.stderr)
-                continue
+            results[name] = evaluate_set(engine, args.data, name, specs, args.study)
             print(f"{name}: {time.monotonic() - began:.0f} s", file=sys.stderr, flush=True)
     finally:
         engine.close()
     print(f"model: {model} (sha256 {load_model_info(model).onnx_sha256[:12]})")
-    print(table(results, specs))
-    for name, rows in results.items():
-        if "twfr" in rows:
-            chosen = "; ".join(f"{c} (x{n})" for c, n in rows["twfr"]["choices"].items())
-            print(f"{name}: twfr chose {chosen}")
+    print(table(results, study=False))
+    if args.study:
+        print(study_table(results))
+    for name, result in results.items():
+        print(f"\n{name}: the default chose " + "; ".join(result["chosen"]))
+        for note in result["refused"]:
+            print(f"  refused: {note}")
+        print("\n".join(result["detectability"][:1]))
     if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
+        args.json.write_text(json.dumps(results, indent=1, default=str))
     return 0
 
 

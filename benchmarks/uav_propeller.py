@@ -5,7 +5,7 @@
 
 0. with --train-epochs, `edge-asd-train fit` on the train flights only (CPU, section
    labels = the four missions), and that model is used;
-1. `edge-asd calibrate` (knn scorer) on the train flights only: each flight's 10 s
+1. `edge-asd calibrate` (its defaults) on the train flights only: each flight's 10 s
    segments are joined back into one recording, as the calibration reads them;
 2. every test flight (normal, and 1, 2 or 3 broken propellers) is joined the same way and
    scored window by window at the calibration's hop, as the daemon would hear it, with
@@ -29,15 +29,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-from edge_asd.audio import read_audio
+from edge_asd.audio import audio_info
 from edge_asd.cli import main as edge_asd
 from edge_asd.dcase import Clip, group_recordings, list_clips
 from edge_asd.decider import START
 from edge_asd.engines import open_engine
-from edge_asd.scoring.offline import decide, score_signal
-from edge_asd.scoring.scorer import scorer_from_calibration
+from edge_asd.recording import stream_windows
+from edge_asd.scoring.offline import decide, score_windows
 from edge_asd.windows import hop_samples
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -72,11 +70,6 @@ def flight_segments(data_root: Path) -> dict[str, list[Clip]]:
     }
 
 
-def join_segments(clips: list[Clip]) -> np.ndarray:
-    """The segments joined into one continuous mono recording, float32 [samples]."""
-    return np.concatenate([read_audio(clip.path).mono() for clip in clips])
-
-
 def train(data_root: Path, work: Path, epochs: int, threads: int) -> Path:
     """`edge-asd-train fit` on uav_propeller's train flights; returns the model directory."""
     recipe = work / "uav_recipe.yaml"
@@ -93,7 +86,7 @@ def calibrate(model: Path, data_root: Path, out: Path, threads: int, hop_seconds
     code = edge_asd(
         [
             "calibrate",
-            *("--model", str(model), "--machine", "uav", "--scorer", "knn"),
+            *("--model", str(model), "--machine", "uav"),
             *("--input", str(data_root / MACHINE_TYPE / "train")),
             *("--hop-seconds", str(hop_seconds), "--threads", str(threads)),
             *("--out", str(out)),
@@ -106,17 +99,19 @@ def calibrate(model: Path, data_root: Path, out: Path, threads: int, hop_seconds
 def score_flights(
     model: Path, calibration_path: Path, data_root: Path, threads: int
 ) -> list[FlightResult]:
-    """Score every joined test flight with the calibration's scorer and decider."""
+    """Score every joined test flight with the calibration's detector and decider, streamed
+    as `edge-asd score` streams a file."""
     from edge_asd.calibration.file import load_calibration
 
     engine = open_engine(model, threads=threads)
     calibration = load_calibration(calibration_path, engine.info)
-    scorer = scorer_from_calibration(calibration, engine.info.labels, str(calibration_path))
     hop = hop_samples(calibration.hop_seconds, engine.info.sample_rate)
     results = []
     for name, clips in flight_segments(data_root).items():
-        samples = join_segments(clips)
-        scores = score_signal(engine, scorer, samples, hop)
+        batches = stream_windows(
+            [c.path for c in clips], window_samples=engine.info.window_samples, hop_samples=hop
+        )
+        scores = score_windows(engine, calibration.detector, batches, stream=name)
         events = decide(
             scores, calibration.threshold, calibration.k, calibration.n, calibration.m_close
         )
@@ -125,7 +120,7 @@ def score_flights(
             FlightResult(
                 flight=name,
                 broken=int(clips[0].attribute("broken") or 0),
-                seconds=len(samples) / engine.info.sample_rate,
+                seconds=sum(audio_info(c.path).seconds for c in clips),
                 windows=len(scores.scores),
                 windows_above=int((scores.scores > calibration.threshold).sum()),
                 max_score=float(scores.scores.max()),

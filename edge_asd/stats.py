@@ -23,6 +23,7 @@ from edge_asd.mqtt.payloads import iso_utc
 
 SECONDS_PER_DAY = 86400.0
 INFERENCE_HISTORY = 1000  # batches kept for the percentiles
+LEVEL_HISTORY = 30  # windows whose level offsets give the median in `stats`
 
 
 @dataclass
@@ -36,6 +37,14 @@ class MachineCounts:
     windows_above: int = 0
     alarms: int = 0
     state: str = "unknown"
+    level_offsets_db: deque = field(default_factory=lambda: deque(maxlen=LEVEL_HISTORY))
+
+    @property
+    def level_offset_db(self) -> float | None:
+        """Median input level of the recent windows minus the calibration's (dB)."""
+        if not self.level_offsets_db:
+            return None
+        return round(float(np.median(self.level_offsets_db)), 2)
 
     def snapshot(self) -> dict[str, Any]:
         scored_days = self.windows * self.hop_seconds / SECONDS_PER_DAY
@@ -48,6 +57,7 @@ class MachineCounts:
             "alarms": self.alarms,
             "alarms_per_day": self.alarms / scored_days if scored_days > 0 else None,
             "expected_alarms_per_day": self.expected_alarms_per_day,
+            "level_offset_db": self.level_offset_db,
         }
 
 
@@ -89,10 +99,20 @@ class Stats:
             self._inference_ms.append(milliseconds)
             self._windows_per_batch.append(n_windows)
 
-    def record_window(self, machine: str, above: bool, alarm: bool, state: str) -> None:
-        """A machine's window was scored; `alarm`: it started an event."""
+    def record_window(
+        self,
+        machine: str,
+        above: bool,
+        alarm: bool,
+        state: str,
+        level_offset_db: float | None = None,
+    ) -> None:
+        """A machine's window was scored; `alarm`: it started an event; `level_offset_db`:
+        its level minus the calibration's."""
         with self._lock:
             counts = self.machines[machine]
+            if level_offset_db is not None:
+                counts.level_offsets_db.append(level_offset_db)
             counts.windows += 1
             counts.windows_above += int(above)
             counts.alarms += int(alarm)

@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.harness.model",
+    "tests.harness.model_attributes",
     "tests.harness.broker",
     "tests.harness.alsa",
     "tests.harness.data",

@@ -1,67 +1,54 @@
-"""`evaluate`: score a DCASE tree's test clips with an exported model, as the runtime does.
+"""`evaluate`: score a DCASE tree's test clips with an exported model, as the product does.
 
-The model runs through edge_asd's engine (onnxruntime by default, the exported ONNX), and
-clips are scored by the runtime's scorers: `section` (edge_asd.scoring.section), or any
-scorer `edge-asd calibrate` makes (`knn`, `twfr`, a fusion such as `knn+twfr`), calibrated
-per section on the normal train clips exactly as the runtime calibrates a machine
-(edge_asd.calibration.build): source clips as the main set, target clips as the new
-condition (kept raw in the knn bank), twfr's pooling and mixture chosen on those clips
-alone, a fusion standardised on honest leave-out scores. A clip's score is the mean over
-its windows (one window for a 10 s clip). The decision threshold per section is the DCASE
-baseline's: a gamma fitted to the scores of the normal train clips (honest leave-out
-scores for a calibrated scorer), at its 0.9 quantile.
+Per machine type and section, the section's normal train clips are calibrated on exactly
+as `edge-asd calibrate --input` calibrates a machine (edge_asd.calibration: the clips
+checked and joined per recording by edge_asd.calibration.inputs, streamed through the
+engine, synthetic faults made from them, the detector chosen by what it detects, or the
+asked `--scorer`), with source-domain recordings as the main set and target-domain ones
+as the new condition. Each test clip is then streamed through the same engine and scored
+by the calibrated detector as `edge-asd score` scores a file (edge_asd.scoring.offline);
+a clip's score is the mean over its windows (one window for a 10 s clip; a clip shorter
+than a window is tiled to one, or padded). The decision threshold is the calibration's
+(the DCASE baseline's rule: a gamma fitted to honest normal scores, its 0.9 quantile).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from edge_asd.audio import SAMPLE_RATE, read_audio
-from edge_asd.calibration.build import Embedded, Settings, calibrate
+from edge_asd.audio import SAMPLE_RATE, audio_info, read_audio
+from edge_asd.calibration.build import AUTO, Result, Settings, calibrate
+from edge_asd.calibration.collect import CalibrationData, collect, file_sources
+from edge_asd.calibration.inputs import Recording, plan_recordings
 from edge_asd.dcase import Clip, list_clips, machine_types
-from edge_asd.engines import Engine, EngineOutput, open_engine
+from edge_asd.engines import Engine, open_engine
 from edge_asd.errors import AudioFileError, UserError
 from edge_asd.labels import make_label, matching_indices
-from edge_asd.model_file import ModelInfo, load_model_info
-from edge_asd.scoring.scorer import SCORER_KINDS, scorer_from_calibration, scorer_names
-from edge_asd.scoring.section import section_scores
-from edge_asd.scoring.twfr import pool_candidates
+from edge_asd.metrics import SectionResult, section_result
+from edge_asd.model_file import load_model_info
+from edge_asd.recording import WindowBatch
+from edge_asd.scoring.detector import Detector
+from edge_asd.scoring.features import WindowFeatures
+from edge_asd.scoring.offline import window_features_of
+from edge_asd.windows import hop_samples
 from train.checkpoint import MODEL_DIR
-from train.clip_audio import clip_windows
-from train.metrics import SectionResult, section_result
+from train.clip_audio import fit_to_window
 
 log = logging.getLogger(__name__)
 
-SCORERS = SCORER_KINDS  # or several joined by '+', fused
 DECISION_QUANTILE = 0.9
-KNN_CENTRES = 16
-BATCH_WINDOWS = 16
-CLIP_HOP_SECONDS = 1.0  # between the windows of a clip longer than one
-
-
-@dataclass(frozen=True)
-class ClipOutputs:
-    """A clip's per-window embeddings [W, D] and logits [W, L]; its log-mel [W, n_mels,
-    frames] or only that pooled for twfr [W, n_r, n_mels] when asked for."""
-
-    clip: Clip
-    embedding: np.ndarray
-    logits: np.ndarray
-    logmel: np.ndarray | None = None
-    pooled: np.ndarray | None = None
-
-    def engine_output(self) -> EngineOutput:
-        return EngineOutput(self.embedding, self.logits, self.logmel)
+HOP_SECONDS = 1.0  # between the windows of a recording longer than one
 
 
 @dataclass
 class SectionScores:
-    """Scores of one section's test clips, the decision threshold, and the metrics."""
+    """Scores of one section's test clips, the decision threshold, the metrics and the
+    calibration they came from."""
 
     machine_type: str
     section: str
@@ -69,7 +56,7 @@ class SectionScores:
     scores: np.ndarray
     threshold: float
     result: SectionResult
-    train_scores: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    calibration: Result | None = None
 
 
 def model_dirs(run: str | Path) -> list[Path]:
@@ -85,175 +72,128 @@ def model_dirs(run: str | Path) -> list[Path]:
     return found
 
 
-def clip_outputs(
-    engine: Engine,
-    clips: Sequence[Clip],
-    window_samples: int,
-    policy: str,
-    keep: str | None = None,
-) -> list[ClipOutputs]:
-    """Run every window of every clip through the engine, BATCH_WINDOWS at a time.
+def collect_clips(
+    engine: Engine, clips: Sequence[Clip], hop_seconds: float = HOP_SECONDS, seed: int = 0
+) -> CalibrationData:
+    """Normal clips collected as `edge-asd calibrate --input` collects them: checked and
+    joined per recording, source-domain recordings the main set, target-domain ones the
+    new condition (or the main set when there is no source recording)."""
+    info = engine.info
+    hop = hop_samples(hop_seconds, info.sample_rate)
+    source = [c.path for c in clips if c.domain == "source"]
+    target = [c.path for c in clips if c.domain == "target"]
+    main, new = (source, target) if source else (target, [])
+    window = {"window_samples": info.window_samples}
+    sources = file_sources(
+        plan_recordings(main, skip_bad=True, **window), hop_samples=hop, **window
+    )
+    if new:
+        recordings = plan_recordings(new, skip_bad=True, **window)
+        sources += file_sources(recordings, hop_samples=hop, new_condition=True, **window)
+    return collect(engine, sources, hop_samples=hop, seed=seed)
 
-    keep: None, "logmel" (160 kB a window: one section's test clips at a time) or
-    "pooled" (the log-mel pooled at every twfr r, what a twfr calibration needs).
-    """
-    windows, owners = [], []
-    for i, clip in enumerate(clips):
+
+def calibrate_clips(engine: Engine, clips: Sequence[Clip], settings: Settings) -> Result:
+    """`collect_clips`, then calibrate as `edge-asd calibrate` does (see the module)."""
+    data = collect_clips(engine, clips, settings.hop_seconds, settings.seed)
+    return calibrate(data, settings, engine.info)
+
+
+def clip_features(engine: Engine, clip: Clip, policy: str = "tile") -> WindowFeatures:
+    """The features of a test clip's windows, as `edge-asd score` computes them."""
+    hop = hop_samples(HOP_SECONDS, engine.info.sample_rate)
+    batches = clip_batches(clip.path, engine.info.window_samples, hop, policy)
+    return window_features_of(engine, batches, stream=str(clip.path))[0]
+
+
+def clip_batches(
+    clip_path: Path, window_samples: int, hop: int, policy: str = "tile"
+) -> list[WindowBatch]:
+    """A test clip's windows: streamed when it holds one, else one tiled (or padded) window."""
+    seconds = audio_info(clip_path).seconds
+    if round(seconds * SAMPLE_RATE) >= window_samples:
+        recording = Recording(str(clip_path), (clip_path,), seconds)
+        return list(recording.windows(None, window_samples, hop))
+    window = fit_to_window(read_audio(clip_path).mono(), window_samples, policy)
+    return [WindowBatch(window[None, :], np.array([window_samples], dtype=np.int64))]
+
+
+def score_clips(
+    engine: Engine, detector: Detector, clips: Sequence[Clip], policy: str = "tile"
+) -> tuple[list[Clip], np.ndarray]:
+    """(the clips that could be read, each one's mean window score)."""
+    kept, scores = [], []
+    for clip in clips:
         try:
-            samples = read_audio(clip.path).mono()
+            features = clip_features(engine, clip, policy)
         except AudioFileError as exc:
             log.warning("skipped: %s", exc)
             continue
-        w = clip_windows(
-            samples, window_samples, policy, hop_samples=round(CLIP_HOP_SECONDS * SAMPLE_RATE)
-        )
-        windows.append(w)
-        owners += [i] * len(w)
-    if not windows:
-        return []
-    stacked = np.concatenate(windows).astype(np.float32)
-    embeddings, logits, extra = [], [], []
-    for first in range(0, len(stacked), BATCH_WINDOWS):
-        out = engine.infer(stacked[first : first + BATCH_WINDOWS])
-        embeddings.append(out.embedding)
-        logits.append(out.logits)
-        if keep is not None:
-            extra.append(out.logmel if keep == "logmel" else pool_candidates(out.logmel))
-    embedding, logit = np.concatenate(embeddings), np.concatenate(logits)
-    kept = np.concatenate(extra) if extra else None
-    owners_array = np.asarray(owners)
-    outputs = []
-    for i in sorted(set(owners)):
-        mine = owners_array == i
-        part = None if kept is None else kept[mine]
-        logmel, pooled = (part, None) if keep == "logmel" else (None, part)
-        outputs.append(ClipOutputs(clips[i], embedding[mine], logit[mine], logmel, pooled))
-    return outputs
-
-
-def make_section_scorer(
-    scorer: str,
-    info: ModelInfo,
-    machine_type: str,
-    section: str,
-    train: list[ClipOutputs],
-) -> tuple[Callable[[ClipOutputs], float], np.ndarray]:
-    """(clip -> score, the mean over its windows; the normal train clips' scores) of one
-    section. `section` alone needs no calibration; any other scorer is calibrated on the
-    section's normal train clips as `edge-asd calibrate` would, and the train clips'
-    scores are its honest leave-out scores."""
-    label = make_label(machine_type, section)
-    if scorer == "section":
-        indices = matching_indices(info.labels, label)
-
-        def section_score(c: ClipOutputs) -> float:
-            return float(section_scores(c.logits, indices).mean())
-
-        return section_score, np.array([section_score(c) for c in train])
-    window_seconds = info.window_samples / info.sample_rate
-    source = [_embedded(c, window_seconds) for c in train if c.clip.domain == "source"]
-    target = [_embedded(c, window_seconds) for c in train if c.clip.domain == "target"]
-    if not source and not target:
-        raise UserError(f"{machine_type} section {section}: no normal train clip to calibrate on")
-    main, new = (source, target) if source else (target, [])
-    settings = Settings(
-        machine=f"{machine_type}_{section}",
-        scorer=scorer,
-        label=label if "section" in scorer.split("+") else None,
-        quantile=DECISION_QUANTILE,
-        n_centres=KNN_CENTRES,
-        hop_seconds=CLIP_HOP_SECONDS,
-    )
-    result = calibrate(main, new, settings, info)
-    calibrated = scorer_from_calibration(result.calibration, info.labels, str(settings.machine))
-    train_scores = np.array([float(np.mean(run)) for run in result.runs])
-    return lambda c: float(np.mean(calibrated(c.engine_output()))), train_scores
-
-
-def _embedded(c: ClipOutputs, window_seconds: float) -> Embedded:
-    seconds = (len(c.embedding) - 1) * CLIP_HOP_SECONDS + window_seconds  # as windowed
-    return Embedded(c.clip.path.name, c.embedding, c.logits, seconds, c.pooled)
-
-
-def decision_threshold(train_scores: np.ndarray) -> float:
-    """The DCASE baseline's rule: a gamma fit to normal train scores, its 0.9 quantile.
-
-    The empirical quantile when the scores do not vary or the fit fails.
-    """
-    import warnings
-
-    from scipy import stats
-
-    if len(train_scores) == 0:
-        return float("inf")
-    empirical = float(np.quantile(train_scores, DECISION_QUANTILE))
-    if len(train_scores) < 3 or not np.ptp(train_scores) > 0:
-        return empirical
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")  # the fit's optimiser warns on odd data
-        try:
-            threshold = float(stats.gamma.ppf(DECISION_QUANTILE, *stats.gamma.fit(train_scores)))
-        except (ValueError, RuntimeError, FloatingPointError):
-            return empirical
-    return threshold if np.isfinite(threshold) else empirical
+        kept.append(clip)
+        scores.append(float(detector.score(features).mean()))
+    return kept, np.asarray(scores)
 
 
 def evaluate_type(
-    engine: Engine,
-    labels: Sequence[str],
-    root: Path,
-    machine_type: str,
-    scorer: str,
-    policy: str,
+    engine: Engine, root: Path, machine_type: str, scorer: str, policy: str
 ) -> list[SectionScores]:
-    """Score every section of one machine type's test clips (one section's at a time)."""
-    window_samples = engine.info.window_samples
-    twfr = "twfr" in scorer.split("+")
+    """Score every section of one machine type's test clips."""
     test = list_clips(root, machine_type, "test")
     train_clips = [c for c in list_clips(root, machine_type, "train") if not c.is_anomaly]
-    train_out = clip_outputs(
-        engine, train_clips, window_samples, policy, keep="pooled" if twfr else None
-    )
     results = []
     for section in sorted({c.section for c in test}):
-        clips_in = [c for c in test if c.section == section]
-        clips = clip_outputs(
-            engine, clips_in, window_samples, policy, keep="logmel" if twfr else None
-        )
-        if not clips:
+        own = [c for c in train_clips if c.section == section]
+        if not own:
+            log.warning("%s section %s: no normal train clip; skipped", machine_type, section)
             continue
-        train = [c for c in train_out if c.clip.section == section]
-        score_of, train_scores = make_section_scorer(
-            scorer, engine.info, machine_type, section, train
+        label = make_label(machine_type, section)
+        settings = Settings(
+            machine=f"{machine_type}_{section}"[:64].replace("/", "_"),
+            scorer=scorer,
+            label=label if model_knows(engine, label) else None,
+            quantile=DECISION_QUANTILE,
+            hop_seconds=HOP_SECONDS,
+            refuse_blind=False,  # an evaluation reports a blind detector's numbers
         )
-        scores = np.array([score_of(c) for c in clips])
-        result = section_result(
-            scores, [c.clip.is_anomaly for c in clips], [c.clip.domain for c in clips]
+        calibration = calibrate_clips(engine, own, settings)
+        clips, scores = score_clips(
+            engine,
+            calibration.calibration.detector,
+            [c for c in test if c.section == section],
+            policy,
         )
+        metrics = section_result(scores, [c.is_anomaly for c in clips], [c.domain for c in clips])
         results.append(
             SectionScores(
                 machine_type,
                 section,
-                [c.clip for c in clips],
+                clips,
                 scores,
-                decision_threshold(train_scores),
-                result,
-                train_scores,
+                calibration.calibration.threshold,
+                metrics,
+                calibration,
             )
         )
     return results
 
 
+def model_knows(engine: Engine, label: str) -> bool:
+    try:
+        matching_indices(engine.info.labels, label)
+    except UserError:
+        return False
+    return True
+
+
 def evaluate_run(
     data_root: str | Path,
     run: str | Path,
-    scorer: str = "section",
+    scorer: str = AUTO,
     engine_kind: str = "onnxruntime",
     threads: int | None = None,
     short_clips: str = "tile",
 ) -> list[SectionScores]:
     """Every section of every machine type that the run's models know and the tree holds."""
-    scorer = "+".join(scorer_names(scorer, "--scorer"))
     root = Path(data_root)
     present = set(machine_types(root))
     sections: list[SectionScores] = []
@@ -266,9 +206,7 @@ def evaluate_run(
         engine = open_engine(model_dir, engine_kind, threads=threads)
         try:
             for machine_type in types:
-                sections += evaluate_type(
-                    engine, info.labels, root, machine_type, scorer, short_clips
-                )
+                sections += evaluate_type(engine, root, machine_type, scorer, short_clips)
         finally:
             engine.close()
     if not sections:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from train.evaluate import SCORERS, evaluate_run
+from edge_asd.scoring.registry import known_kinds_text
+from train.evaluate import evaluate_run
 from train.report import table, write_report
 
 
@@ -15,9 +16,9 @@ def register(subparsers) -> None:
     p.add_argument("--run", required=True, help="run directory (or a model directory)")
     p.add_argument(
         "--scorer",
-        default="section",
-        help=f"one of {', '.join(SCORERS)}, or several joined by '+' (e.g. knn+twfr): each "
-        "standardised on its honest scores on the normal train clips, then averaged",
+        default="auto",
+        help="auto (default: chosen per section by synthetic faults, as `edge-asd calibrate` "
+        f"does), or one of {known_kinds_text()}, or several joined by '+' (e.g. knn+twfr)",
     )
     p.add_argument(
         "--out", help="where the CSVs, summary.json and roc.png go (default RUN/eval_<scorer>)"

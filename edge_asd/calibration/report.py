@@ -1,115 +1,93 @@
-"""The calibration report: a PNG of the honest score histogram, the fitted gamma density and
-the threshold, and the same facts as a few printed lines. For a fusion (`knn+twfr`), both
-also show each scorer's normal-score spread, in its own units and standardised, beside the
-fused score's: the fused spread is what the threshold sits on.
+"""The calibration report: printed lines and a PNG a maintenance engineer can read.
 
-Drawn with matplotlib's Agg canvas directly (no pyplot, no display, no global state), and
-written atomically like the calibration files.
+Printed: the chosen detector and why (its synthetic-fault objective against the best
+single candidates), the honest normal scores, the threshold and how it was chosen, the
+expected false alarms, the detectability table (the smallest fault level of each kind that
+raises an event, and what a gain change does) and the input level.
+
+The PNG: the honest score histogram with the fitted gamma and the threshold; the upper
+tail on a log axis (where a threshold for a false-alarm rate usually lies); the
+detectability table as event probability by fault kind and level; and the synthetic-fault
+AUC of each kind for the chosen detector beside the best candidates. Drawn with
+matplotlib's Agg canvas directly (no pyplot, no display, no global state).
 """
 
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Mapping, Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from edge_asd.calibration.file import write_atomic
+from edge_asd.calibration.detectability import GAIN_ALARM_PROBABILITY, gain_alarms, table_lines
 from edge_asd.calibration.threshold import ThresholdChoice
-from edge_asd.scoring.fusion import Standardiser
 
-Components = Mapping[str, Sequence[np.ndarray]]  # a fusion's scorers' honest runs, by name
+SHOWN_CANDIDATES = 6
 
 
-def summary_lines(
-    choice: ThresholdChoice,
-    scores: np.ndarray,
-    scorer: str,
-    n_recordings: int,
-    components: Components | None = None,
-    standardisers: Mapping[str, Standardiser] | None = None,
-) -> list[str]:
-    """What a person wants to read after calibrating, one fact a line (a fusion: one more
-    line per scorer, its normal-score spread raw and standardised, and the fused spread)."""
-    model = choice.alarm_model
+def summary_lines(result: Any) -> list[str]:
+    """What a person wants to read after calibrating, one fact a line.
+
+    `result` is an edge_asd.calibration.build.Result."""
+    cal, choice, selection = result.calibration, result.choice, result.selection
+    scores = np.concatenate(result.runs)
+    names = f" {selection.combiner} ".join(c.name for c in selection.components)
+    judged = selection.judgement
     lines = [
-        f"scorer {scorer}: {len(scores)} windows from {n_recordings} recording(s); honest "
-        f"scores median {np.median(scores):.4g}, 99th percentile {np.quantile(scores, 0.99):.4g},"
-        f" max {scores.max():.4g}",
-        f"threshold {choice.threshold:.6g} by {choice.method.replace('_', ' ')}",
+        f"detector: {names} (chosen {_how(cal.selection)}; synthetic-fault objective "
+        f"{judged.objective:.3f}, AUC {judged.fault_auc:.3f})",
+        f"{len(scores)} windows from {cal.n_recordings} recording(s); honest scores (z) median "
+        f"{np.median(scores):.3g}, 99th percentile {np.quantile(scores, 0.99):.3g}, max "
+        f"{scores.max():.3g}",
+        f"threshold {choice.threshold:.4g} by {choice.method.replace('_', ' ')}",
     ]
     if choice.fit is not None:
-        fit = choice.fit
-        verdict = "good" if fit.good else "poor"
+        verdict = "good" if choice.fit.good else "poor"
         lines.append(
-            f"gamma fit: shape {fit.shape:.4g}, loc {fit.loc:.4g}, scale {fit.scale:.4g}; "
-            f"KS statistic {fit.ks_statistic:.3f} (limit {fit.ks_limit:.3f}: {verdict})"
+            f"gamma fit: KS statistic {choice.fit.ks_statistic:.3f} (limit "
+            f"{choice.fit.ks_limit:.3f}: {verdict})"
         )
-    lines.append(
-        f"windows above the threshold: {np.mean(scores > choice.threshold):.2%} of the "
-        f"calibration windows; model: {choice.window_exceedance:.3g} of normal windows"
-    )
     lines.append(
         f"expected false alarms: {choice.expected_false_alarms_per_day:.3g} a day "
-        f"({model.describe()})"
+        f"({choice.alarm_model.describe()})"
     )
-    if components and standardisers:
-        lines.extend(spread_lines(scores, components, standardisers))
-    return lines
-
-
-def spread_lines(
-    fused: np.ndarray, components: Components, standardisers: Mapping[str, Standardiser]
-) -> list[str]:
-    """One line per fused scorer and one for the fusion: the spread of normal scores."""
-    lines = []
-    for name, runs in components.items():
-        raw = np.concatenate([np.asarray(r, dtype=np.float64) for r in runs])
-        z = standardisers[name](raw)
+    lines += table_lines(result.rows)
+    alarms = gain_alarms(result.rows)
+    if alarms:
         lines.append(
-            f"  {name}: normal scores mean {raw.mean():.4g}, std {raw.std():.4g}, "
-            f"99th percentile {np.quantile(raw, 0.99):.4g} (z {np.quantile(z, 0.99):.3g})"
+            f"WARNING: a gain change of {', '.join(f'{g:+g}' for g in alarms)} dB would raise "
+            f"an event (probability > {GAIN_ALARM_PROBABILITY:.0%}): keep the microphone and its "
+            "gain exactly as calibrated, or calibrate over the levels the machine really has"
         )
-    lines.append(
-        f"  fused ({'+'.join(components)}): std {np.std(fused):.3g} in z units, "
-        f"99th percentile {np.quantile(fused, 0.99):.3g}, max {np.max(fused):.3g}"
-    )
+    lines.append(f"input level: {cal.level['level_db']:.1f} dB (median of the windows)")
     return lines
 
 
-def render_report_png(
-    runs: Sequence[np.ndarray],
-    choice: ThresholdChoice,
-    title: str,
-    components: Components | None = None,
-    standardisers: Mapping[str, Standardiser] | None = None,
-) -> bytes:
-    """The PNG bytes: left, the honest score histogram with the gamma density and the
-    threshold; right, the upper tail (exceedance on a log axis), where a threshold set for
-    a false-alarm rate usually lies beyond the data. For a fusion (`components` and their
-    `standardisers` given), a row below: each scorer's standardised normal scores beside
-    the fused ones, with the threshold."""
+def _how(selection: dict[str, Any]) -> str:
+    asked = selection.get("asked", "auto")
+    return "by synthetic faults" if asked == "auto" else f"as asked ({asked}), options by faults"
+
+
+def render_report_png(result: Any, title: str) -> bytes:
+    """The PNG bytes of the report (see the module); `result` is a build.Result."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    scores = np.sort(np.concatenate([np.asarray(r, dtype=np.float64) for r in runs]))
-    fusion = bool(components and standardisers)
-    rows = 2 if fusion else 1
-    figure = Figure(figsize=(11, 4.8 * rows), dpi=100)
+    scores = np.sort(np.concatenate(result.runs))
+    choice = result.choice
+    figure = Figure(figsize=(12, 9), dpi=100)
     FigureCanvasAgg(figure)
     upper = max(float(scores[-1]), choice.threshold)
     lower = min(float(scores[0]), choice.threshold)
     margin = 0.05 * (upper - lower or 1.0)
     limits = (lower - margin, upper + margin)
-    _draw_histogram(figure.add_subplot(rows, 2, 1), scores, choice, limits)
-    _draw_tail(figure.add_subplot(rows, 2, 2), scores, choice, limits)
-    if fusion:
-        _draw_spread(figure.add_subplot(rows, 1, 2), scores, components, standardisers, choice)
+    _draw_histogram(figure.add_subplot(2, 2, 1), scores, choice, limits)
+    _draw_tail(figure.add_subplot(2, 2, 2), scores, choice, limits)
+    _draw_detectability(figure.add_subplot(2, 2, 3), result.rows)
+    _draw_candidates(figure.add_subplot(2, 2, 4), result.selection)
     figure.suptitle(
-        f"{title}: {choice.expected_false_alarms_per_day:.3g} false alarms a day expected "
-        f"({choice.alarm_model.describe()})",
+        f"{title}: threshold {choice.threshold:.3g}, {choice.expected_false_alarms_per_day:.3g} "
+        f"false alarms a day expected ({choice.alarm_model.describe()})",
         fontsize=10,
     )
     figure.tight_layout()
@@ -144,9 +122,9 @@ def _draw_histogram(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -
         label=f"threshold {choice.threshold:.4g} ({choice.method.replace('_', ' ')})",
     )
     axes.set_xlim(*limits)
-    axes.set_xlabel("anomaly score")
+    axes.set_xlabel("detector score (z: standard deviations of normal scores)")
     axes.set_ylabel("density")
-    axes.legend(loc="upper left", fontsize=8)
+    axes.legend(loc="upper right", fontsize=7)
 
 
 def _draw_tail(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -> None:
@@ -168,60 +146,62 @@ def _draw_tail(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -> Non
     axes.set_yscale("log")
     axes.set_ylim(max(floor, 1e-12), 1.0)
     axes.set_xlim(*limits)
-    axes.set_xlabel("anomaly score")
-    axes.set_ylabel("fraction of windows above")
-    axes.legend(loc="lower left", fontsize=8)
+    axes.set_xlabel("detector score")
+    axes.set_ylabel("fraction of normal windows above")
+    axes.legend(loc="lower left", fontsize=7)
 
 
-def _draw_spread(
-    axes,
-    fused: np.ndarray,
-    components: Components,
-    standardisers: Mapping[str, Standardiser],
-    choice: ThresholdChoice,
-) -> None:
-    """Box plots (whiskers at the 1st and 99th percentiles) of each scorer's z-scores on
-    normal windows and of the fused score, one row each, with the threshold."""
-    names = list(components)
-    rows = [
-        standardisers[n](np.concatenate([np.asarray(r, dtype=np.float64) for r in components[n]]))
-        for n in names
+def _draw_detectability(axes, rows) -> None:
+    """Event probability per fault kind (rows) and level (columns), numbers in the cells."""
+    faults = [r for r in rows if r.kind != "gain"]
+    gains = [r for r in rows if r.kind == "gain"]
+    labels = [
+        f"{r.kind}\n(from {r.detected_from_db:g} dB)"
+        if r.detected_from_db is not None
+        else f"{r.kind}\n(not detected)"
+        for r in faults
     ]
-    rows.append(np.asarray(fused, dtype=np.float64))
-    labels = [f"{n}\n(std {standardisers[n].std:.3g} raw)" for n in names]
-    labels.append(f"fused {'+'.join(names)}\n(std {np.std(fused):.3g})")
-    for y, values in enumerate(rows, start=1):
-        _draw_box(axes, y, values, "#b70" if y == len(rows) else "#9ab")
-    axes.set_yticks(range(1, len(rows) + 1))
-    axes.set_yticklabels(labels, fontsize=8)
-    axes.axvline(
-        choice.threshold, color="#b00", linestyle="--", label=f"threshold {choice.threshold:.4g}"
+    grid = np.array([r.event_probability for r in faults]) if faults else np.zeros((0, 0))
+    if grid.size:
+        axes.imshow(grid, vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        for (i, j), value in np.ndenumerate(grid):
+            axes.text(j, i, f"{value:.0%}", ha="center", va="center", fontsize=8)
+        axes.set_xticks(range(grid.shape[1]))
+        axes.set_xticklabels([f"{lv:g} dB" for lv in faults[0].levels_db])
+        axes.set_yticks(range(len(labels)))
+        axes.set_yticklabels(labels, fontsize=8)
+    gain_text = ""
+    if gains:
+        g = gains[0]
+        gain_text = "; gain change (must not alarm): " + ", ".join(
+            f"{lv:+g} dB {e:.0%}" for lv, e in zip(g.levels_db, g.event_probability, strict=True)
+        )
+    axes.set_title(
+        f"event probability by synthetic fault level (change energy vs the machine's){gain_text}",
+        fontsize=8,
+        wrap=True,
     )
-    axes.set_xlabel("normal-window score standardised on honest scores (z); fused: as thresholded")
-    axes.set_title("normal-score spread: each scorer beside the fusion", fontsize=9)
-    axes.legend(loc="lower right", fontsize=8)
+    axes.set_xlabel("fault level")
 
 
-def _draw_box(axes, y: float, values: np.ndarray, colour: str) -> None:
-    """A horizontal box at height y: quartiles, median, whiskers at the 1st and 99th
-    percentiles and the windows beyond them as dots (drawn by hand: boxplot's orientation
-    argument changed between the matplotlib versions edge-asd supports)."""
-    p1, q1, median, q3, p99 = np.quantile(values, [0.01, 0.25, 0.5, 0.75, 0.99])
-    axes.hlines(y, p1, p99, color="#444", linewidth=1)
-    axes.barh(y, q3 - q1, left=q1, height=0.5, color=colour, edgecolor="#444")
-    axes.vlines([p1, p99], y - 0.15, y + 0.15, color="#444")
-    axes.vlines(median, y - 0.25, y + 0.25, color="#000", linewidth=2)
-    outside = values[(values < p1) | (values > p99)]
-    axes.plot(outside, np.full(len(outside), y), "o", color="#444", markersize=2)
-
-
-def write_report_png(
-    path: str | os.PathLike,
-    runs: Sequence[np.ndarray],
-    choice: ThresholdChoice,
-    title: str,
-    components: Components | None = None,
-    standardisers: Mapping[str, Standardiser] | None = None,
-) -> None:
-    """`render_report_png` written atomically to `path`."""
-    write_atomic(Path(path), render_report_png(runs, choice, title, components, standardisers))
+def _draw_candidates(axes, selection) -> None:
+    """Per fault kind, the AUC of the chosen detector and of the best single candidates."""
+    ranked = sorted(selection.singles.items(), key=lambda item: -item[1].objective)
+    shown = [("chosen detector", selection.judgement), *ranked[:SHOWN_CANDIDATES]]
+    kinds = list(selection.judgement.auc)
+    width = 0.8 / len(shown)
+    for i, (name, judged) in enumerate(shown):
+        values = [judged.auc.get(k, np.nan) for k in kinds]
+        axes.bar(
+            np.arange(len(kinds)) + i * width,
+            values,
+            width,
+            label=f"{name} ({judged.objective:.2f})",
+        )
+    axes.set_xticks(np.arange(len(kinds)) + 0.4 - width / 2)
+    axes.set_xticklabels(kinds, fontsize=8)
+    axes.set_ylim(0.4, 1.0)
+    axes.axhline(0.5, color="grey", linewidth=0.5)
+    axes.set_ylabel("synthetic-fault AUC (faults vs normal windows)")
+    axes.set_title("candidates (objective: harmonic mean of AUC and pAUC over kinds)", fontsize=8)
+    axes.legend(fontsize=6, loc="lower right")

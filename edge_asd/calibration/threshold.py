@@ -6,7 +6,8 @@ Two targets:
   the fit is poor, take the empirical Q quantile instead.
 - `--false-alarms-per-day F`: the per-window exceedance p that makes the decider expect F
   false alarms a day (see `false_alarms`), then the fitted gamma's upper-tail quantile at
-  p, or the empirical one when the fit is poor. A fitted tail is trusted up to EXTRAPOLATION
+  p; when the gamma fit is poor, that of a generalised Pareto fit to the upper tail alone
+  (`tail`); when both are poor, the empirical one. A fitted tail is trusted up to EXTRAPOLATION
   times beyond what the data show (p >= 1 / (EXTRAPOLATION * independent windows)); an
   empirical tail not at all (p >= 1 / independent windows). Less audio is an error that
   says how much is needed.
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_asd.calibration.false_alarms import AlarmModel, correlation_windows
+from edge_asd.calibration.tail import fit_tail
 from edge_asd.errors import UserError
 
 MIN_INDEPENDENT_WINDOWS = 30  # below this no tail can be fitted with any confidence
@@ -222,15 +224,20 @@ def _for_false_alarms(
     except ValueError as exc:
         raise UserError(f"--false-alarms-per-day: {exc}", exit_code=2) from None
     good = fit is not None and fit.good
-    reach = EXTRAPOLATION if good else 1.0
+    tail = None if good else fit_tail(scores, ks_limit)
+    tail_good = tail is not None and tail.good and p < tail.fraction
+    reach = EXTRAPOLATION if good or tail_good else 1.0
     needed = max(MIN_INDEPENDENT_WINDOWS, 1.0 / (reach * p))
     if n_independent < needed:
         raise NotEnoughAudio(
             _not_enough_message(per_day, p, model, needed, n_independent, window_seconds, fit)
         )
-    notes = [] if good else [_poor_fit_note(fit)]
+    notes = [] if good or tail_good else [_poor_fit_note(fit)]
     if good:
         threshold, method = fit.isf(p), "gamma_false_alarms"
+    elif tail_good:
+        threshold, method = tail.isf(p), "tail_false_alarms"
+        common = {**common, "tail": tail.to_dict()}
     else:
         threshold, method = float(np.quantile(scores, 1.0 - p)), "empirical_false_alarms"
     return ThresholdChoice(

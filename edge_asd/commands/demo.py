@@ -25,7 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", type=Path, help="use this model directory, train none")
     parser.add_argument("--cache-dir", type=Path, help="where the demo model is kept")
     parser.add_argument("--work-dir", type=Path, help="keep the run's files here")
-    parser.add_argument("--scorer", default="knn", help="calibration scorer (default knn)")
+    parser.add_argument(
+        "--scorer", default="auto", help="calibration scorer (default auto, as edge-asd calibrate)"
+    )
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
     parser.add_argument(
         "--png", type=Path, default=Path("edge-asd-demo.png"), help="where the score trace goes"

@@ -48,9 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("files", nargs="+", metavar="FILES", help="WAV or FLAC files")
     parser.add_argument("--model", required=True, help="model directory (model.onnx + .yaml)")
     binding = parser.add_mutually_exclusive_group(required=True)
-    binding.add_argument(
-        "--calibration", help="calibration.yaml: its scorer, memory bank, threshold, k-of-n"
-    )
+    binding.add_argument("--calibration", help="calibration.yaml: its detector, threshold, k-of-n")
     binding.add_argument(
         "--label", help="score with the section scorer at this model label (or label prefix)"
     )
@@ -87,12 +85,12 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}", EXIT_USAGE)
     engine = open_engine(args.model, args.engine, threads=args.threads)
     try:
-        scorer, decision, hop = _setup(args, engine.info)
+        detector, decision, hop = _setup(args, engine.info)
         failed = 0
         for path in args.files:
             try:
                 result = score_file(
-                    engine, scorer, path, hop, decision, args.channel, args.batch_size
+                    engine, detector, path, hop, decision, args.channel, args.batch_size
                 )
             except AudioFileError as exc:
                 print(f"edge-asd score: error: {exc}", file=sys.stderr)
@@ -105,63 +103,65 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace, info):
-    """(scorer, decision or None, hop in samples) from --calibration or --label."""
-    from edge_asd.scoring.scorer import scorer_from_calibration, section_scorer
+    """(detector, decision or None, hop in samples) from --calibration or --label."""
     from edge_asd.windows import hop_samples
 
     decision: Decision | None = None
     hop_seconds = args.hop_seconds
     if args.calibration:
-        calibration = _load_calibration(args.calibration, info)
-        scorer = scorer_from_calibration(calibration, info.labels, args.calibration)
+        from edge_asd.calibration.file import load_calibration
+
+        calibration = load_calibration(args.calibration, info)
+        detector = calibration.detector
         decision = Decision(
             calibration.threshold, calibration.k, calibration.n, calibration.m_close
         )
         if hop_seconds is None:
             hop_seconds = calibration.hop_seconds
     else:
-        scorer = section_scorer(info.labels, args.label)
+        detector = section_detector(info, args.label)
     if hop_seconds is None:
         hop_seconds = DEFAULT_HOP_SECONDS
     try:
         hop = hop_samples(hop_seconds, info.sample_rate)
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
-    return scorer, decision, hop
+    return detector, decision, hop
 
 
-def _load_calibration(path: str, model_info):
+def section_detector(info, binding: str):
+    """The section scorer at `binding`, unstandardised (its raw score): no calibration.
+
+    Raises UserError when the binding matches no label or every label of the model."""
+    from edge_asd.scoring.detector import Component, Detector, Standardiser
+    from edge_asd.scoring.registry import FitContext, FitData
+    from edge_asd.scoring.section import SectionScorer
+
+    context = FitContext.of_model(info, binding)
     try:
-        from edge_asd.calibration.file import load_calibration
-    except ModuleNotFoundError as exc:
-        if not (exc.name or "").startswith("edge_asd.calibration"):
-            raise
-        raise UserError("this edge-asd cannot read calibrations yet", EXIT_USAGE) from None
-    return load_calibration(path, model_info)
+        scorer = SectionScorer.fit(FitData(_no_windows(info)), {}, context)
+    except ValueError as exc:
+        raise UserError(f"--label: {exc}", EXIT_USAGE) from None
+    return Detector((Component(scorer, Standardiser(0.0, 1.0)),))
 
 
-def load_mono(path: str, sample_rate: int, channel: int | None) -> np.ndarray:
-    """A file's samples as float32 [n] at `sample_rate`: one channel, or the channel mean."""
-    from edge_asd.audio import read_audio
+def _no_windows(info):
+    from edge_asd.scoring.features import POOLING_R, WindowFeatures
 
-    audio = read_audio(path, sample_rate)
-    if channel is None:
-        return audio.mono()
-    n_channels = audio.samples.shape[1]
-    if not 0 <= channel < n_channels:
-        raise AudioFileError(
-            f"{path}: has {n_channels} channel(s), no channel {channel} (they count from 0)"
-        )
-    return np.ascontiguousarray(audio.samples[:, channel])
+    return WindowFeatures(
+        np.zeros((0, info.embedding_dim), np.float32),
+        np.zeros((0, info.n_labels), np.float32),
+        np.zeros((0, len(POOLING_R), info.front_end.n_mels), np.float32),
+    )
 
 
-def doubtful_input(path: str, samples: np.ndarray, sample_rate: int) -> list[str]:
+def doubtful_input(path: str, meter, sample_rate: int) -> list[str]:
     """Why a readable file's scores may mislead: recorded below the model's rate (the
     upsampled band is empty), silent or clipped. Such files are scored, with a warning;
     `edge-asd calibrate` refuses them (a threshold must not be fitted on them)."""
     import soundfile
 
-    from edge_asd.calibration.inputs import level_problem
+    from edge_asd.calibration.inputs import judge_level
 
     warnings = []
     native_rate = soundfile.info(path).samplerate
@@ -171,7 +171,7 @@ def doubtful_input(path: str, samples: np.ndarray, sample_rate: int) -> list[str
             f"upsampled, with nothing above {native_rate // 2} Hz, so its scores are not "
             "comparable with those of the machine's own recordings"
         )
-    level = level_problem(Path(path), samples)
+    level = judge_level(Path(path), meter) if meter.samples else None
     if level is not None:
         warnings.append(f"{level}; scored anyway, but its scores are doubtful")
     return warnings
@@ -179,29 +179,41 @@ def doubtful_input(path: str, samples: np.ndarray, sample_rate: int) -> list[str
 
 def score_file(
     engine,
-    scorer,
+    detector,
     path: str,
     hop: int,
     decision: Decision | None,
     channel: int | None = None,
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """The JSON_KEYS summary of one file; AudioFileError when it is unreadable or too short."""
-    from edge_asd.scoring.offline import decide, opens_event, score_signal
+    """The JSON_KEYS summary of one file, streamed in bounded memory; AudioFileError when
+    it is unreadable or shorter than one window."""
+    from edge_asd.calibration.inputs import level_meter
+    from edge_asd.recording import stream_windows
+    from edge_asd.scoring.offline import decide, opens_event, score_windows
 
     info = engine.info
-    samples = load_mono(path, info.sample_rate, channel)
-    for warning in doubtful_input(path, samples, info.sample_rate):
+    meter = level_meter(info.sample_rate)
+    batches = stream_windows(
+        [path],
+        window_samples=info.window_samples,
+        hop_samples=hop,
+        channel=channel,
+        sample_rate=info.sample_rate,
+        batch_size=batch_size,
+        on_block=meter.feed,
+    )
+    scores = score_windows(engine, detector, batches, stream=str(path))
+    for warning in doubtful_input(path, meter, info.sample_rate):
         log.warning("%s", warning)
-    if len(samples) < info.window_samples:
+    if len(scores) == 0:
         raise AudioFileError(
-            f"{path}: {len(samples) / info.sample_rate:.2f} s is shorter than one window "
+            f"{path}: {meter.seconds:.2f} s is shorter than one window "
             f"({info.window_samples / info.sample_rate:g} s)"
         )
-    scores = score_signal(engine, scorer, samples, hop, batch_size)
     result: dict[str, Any] = {
         "file": str(path),
-        "windows": len(scores.scores),
+        "windows": len(scores),
         "max_score": float(scores.scores.max()),
         "mean_score": float(scores.scores.mean()),
         "threshold": None,

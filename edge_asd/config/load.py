@@ -44,7 +44,7 @@ def load_config(path: str | os.PathLike) -> Config:
     values out of range, unsafe names, missing files and inconsistent settings.
     """
     path = Path(path)
-    document = _read_document(path)
+    document = read_document(path)
     if not isinstance(document.data, dict):
         raise ConfigError(f"{path}:1: expected a mapping of settings (device_id: ..., model: ...)")
     try:
@@ -57,25 +57,49 @@ def load_config(path: str | os.PathLike) -> Config:
     return config
 
 
-def _read_document(path: Path) -> YamlDocument:
+def read_document(
+    path: Path, what: str = "config", error: type[Exception] = ConfigError
+) -> YamlDocument:
+    """The YAML of `path` with the line of every key; `error` naming the file (and line)
+    when it is missing, unreadable, not UTF-8, not YAML, or writes a key twice."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
+        raise error(f"{path}: no such {what} file") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read the config ({exc})") from None
+        raise error(f"{path}: cannot read the {what} ({exc})") from None
     try:
         return parse_yaml(text)
     except DuplicateKeyError as exc:
-        raise ConfigError(f"{path}:{exc.line}: {format_path(exc.path)}: {exc}") from None
+        raise error(f"{path}:{exc.line}: {format_path(exc.path)}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{where}: not valid YAML: {problem}") from None
+        raise error(f"{where}: not valid YAML: {problem}") from None
 
 
-def format_problems(path: Path, document: YamlDocument, problems: list[Problem]) -> str:
+def validate_document(
+    path: Path,
+    document: YamlDocument,
+    model: type[BaseModel],
+    what: str = "config",
+    error: type[Exception] = ConfigError,
+) -> Any:
+    """`document` validated as `model`; `error` with one `FILE:LINE: KEY: VALUE: expected`
+    line per problem when it is not one."""
+    if not isinstance(document.data, dict):
+        raise error(f"{path}:1: not a {what} (expected a YAML mapping)")
+    try:
+        return model.model_validate(document.data)
+    except ValidationError as exc:
+        problems = pydantic_problems(exc, model)
+        raise error(format_problems(path, document, problems, what)) from None
+
+
+def format_problems(
+    path: Path, document: YamlDocument, problems: list[Problem], what: str = "config"
+) -> str:
     """One line per problem, `FILE:LINE: KEY.PATH: VALUE: message`, in the file's order."""
     lines = []
     for problem in problems:
@@ -84,7 +108,7 @@ def format_problems(path: Path, document: YamlDocument, problems: list[Problem])
         value = f" {_show(problem.value)}:" if problem.show_value else ""
         lines.append((line or 0, f"{where}: {format_path(problem.path)}:{value} {problem.message}"))
     lines.sort(key=lambda pair: pair[0])
-    header = f"{len(lines)} problems in the config:\n" if len(lines) > 1 else ""
+    header = f"{len(lines)} problems in the {what}:\n" if len(lines) > 1 else ""
     return header + "\n".join(text for _, text in lines)
 
 
@@ -93,14 +117,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= MAX_VALUE_CHARS else text[: MAX_VALUE_CHARS - 3] + "..."
 
 
-def pydantic_problems(exc: ValidationError) -> list[Problem]:
+def pydantic_problems(exc: ValidationError, root: type[BaseModel] = Config) -> list[Problem]:
     """Pydantic's errors as Problems: key paths without union tags, messages a user reads.
 
     Errors of one key (each member of a union failing) merge into one message.
     """
     merged: dict[KeyPath, Problem] = {}
     for error in exc.errors():
-        path, parent = _clean_path(Config, error["loc"])
+        path, parent = _clean_path(root, error["loc"])
         problem = _problem(error, path, parent)
         if path in merged:
             old = merged[path]
@@ -114,7 +138,7 @@ def pydantic_problems(exc: ValidationError) -> list[Problem]:
 def _problem(error: dict[str, Any], path: KeyPath, parent: type[BaseModel] | None) -> Problem:
     kind, value = error["type"], error.get("input")
     if kind == "extra_forbidden":
-        return Problem(path, _unknown_key_message(str(path[-1]), parent), show_value=False)
+        return Problem(path, unknown_key_message(str(path[-1]), parent), show_value=False)
     if kind == "missing":
         description = _description(parent, str(path[-1]))
         return Problem(path, f"missing: required ({description})", show_value=False)
@@ -129,7 +153,8 @@ def _problem(error: dict[str, Any], path: KeyPath, parent: type[BaseModel] | Non
     return Problem(path, message, value)
 
 
-def _unknown_key_message(key: str, model: type[BaseModel] | None) -> str:
+def unknown_key_message(key: str, model: type[BaseModel] | None) -> str:
+    """`unknown key (did you mean ...?); expected one of: ...` for a key of `model`."""
     if key in KEY_HINTS:
         return f"unknown key: {KEY_HINTS[key]}"
     if model is None:

@@ -27,7 +27,7 @@ from edge_asd.config.schema import Config
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
-from edge_asd.engines.base import Engine, EngineOutput
+from edge_asd.engines.base import Engine
 from edge_asd.errors import ConfigError, UserError
 from edge_asd.mqtt.clock import clock_synced
 from edge_asd.mqtt.outbox import Outbox
@@ -136,7 +136,7 @@ class _Loop:
         fallback = self.stats.engine_fallback_reason
         log.info(
             "engine %s warmed up in %.2f s%s",
-            getattr(self.engine, "description", self.engine.name),
+            self.engine.description,
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
@@ -177,7 +177,7 @@ class _Loop:
     def _setup_stats(self) -> None:
         stats = self.stats
         stats.engine = self.engine.name
-        stats.engine_fallback_reason = getattr(self.engine, "fallback_reason", None)
+        stats.engine_fallback_reason = self.engine.fallback_reason
         for machine in self.machines.values():
             cal = machine.calibration
             exceedance = (cal.method_params or {}).get("window_exceedance")
@@ -232,19 +232,21 @@ class _Loop:
                 return
 
     def _score(self, batch) -> None:
+        from edge_asd.scoring.features import window_features
+
         started = time.perf_counter()
-        if hasattr(self.engine, "infer_streams"):  # frames shared by a machine's windows
-            output = self.engine.infer_streams(batch.waveforms, batch.names, batch.end_frames)
-        else:
-            output = self.engine.infer(batch.waveforms)
+        output = self.engine.infer_streams(batch.waveforms, batch.names, batch.end_frames)
         self.stats.record_inference((time.perf_counter() - started) * 1000.0, len(batch))
+        features = window_features(output)
+        levels = features.level_db
         rms = np.sqrt(np.mean(np.square(batch.waveforms, dtype=np.float64), axis=1))
         for row, name in enumerate(batch.names):
             machine = self.machines[name]
-            score = float(machine.scorer(_row(output, row))[0])
+            score = float(machine.detector.score(features.take(slice(row, row + 1)))[0])
             timestamp = float(batch.end_times[row])
+            offset = machine.level_offset_db(levels[row])
             events = machine.decider.feed(score, timestamp, rms=float(rms[row]))
-            self._publish_events(machine, events)
+            self._publish_events(machine, events, offset)
             state = machine.decider.state
             self.publisher.set_state(name, state)
             if self.config.mqtt.publish_scores:
@@ -252,7 +254,8 @@ class _Loop:
                 payload = score_payload(timestamp, score, machine.decider.threshold, stream_seconds)
                 self.publisher.publish_score(name, payload)
             started_event = any(e.type == "start" for e in events)
-            self.stats.record_window(name, score > machine.decider.threshold, started_event, state)
+            above = score > machine.decider.threshold
+            self.stats.record_window(name, above, started_event, state, offset)
 
     def _waiting_for_audio(self, healths: dict[str, Any]) -> bool:
         """No window, for a known reason: the first window is still filling, or a source
@@ -283,9 +286,14 @@ class _Loop:
             self.publisher.set_state(machine.name, UNKNOWN)
             self.stats.set_state(machine.name, UNKNOWN)
 
-    def _publish_events(self, machine: MachineRuntime, events: list[DecisionEvent]) -> None:
+    def _publish_events(
+        self,
+        machine: MachineRuntime,
+        events: list[DecisionEvent],
+        level_offset_db: float | None = None,
+    ) -> None:
         for event in events:
-            render = functools.partial(self._render_event, machine.name, event)
+            render = functools.partial(self._render_event, machine.name, event, level_offset_db)
             entry = self.publisher.publish_event(machine.name, render)
             log.log(
                 logging.WARNING if event.type != "update" else logging.INFO,
@@ -300,7 +308,9 @@ class _Loop:
                 " [state anomaly]" if machine.decider.state == ANOMALY else "",
             )
 
-    def _render_event(self, machine: str, event: DecisionEvent, seq: int) -> bytes:
+    def _render_event(
+        self, machine: str, event: DecisionEvent, level_offset_db: float | None, seq: int
+    ) -> bytes:
         payload = event_payload(
             event,
             device_id=self.config.device_id,
@@ -308,6 +318,7 @@ class _Loop:
             model_sha256=self.info.onnx_sha256,
             seq=seq,
             clock_synced=clock_synced(),
+            level_offset_db=level_offset_db,
         )
         return encode(payload, max_bytes=MAX_EVENT_BYTES)
 
@@ -329,9 +340,3 @@ class _Loop:
             except Exception:  # already failing: the first error is the one to report
                 log.debug("source stop failed", exc_info=True)
         self.outbox.close()
-
-
-def _row(output: EngineOutput, row: int) -> EngineOutput:
-    """Row `row` of a batch's outputs, as a batch of one."""
-    logmel = None if output.logmel is None else output.logmel[row : row + 1]
-    return EngineOutput(output.embedding[row : row + 1], output.logits[row : row + 1], logmel)

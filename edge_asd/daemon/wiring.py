@@ -25,14 +25,22 @@ class MachineRuntime:
     name: str
     source: str
     calibration: Any  # edge_asd.calibration.file.Calibration
-    scorer: Any  # edge_asd.scoring.scorer.Scorer
     decider: Decider
+
+    @property
+    def detector(self) -> Any:
+        """The calibrated detector (edge_asd.scoring.detector.Detector)."""
+        return self.calibration.detector
+
+    def level_offset_db(self, level_db: float) -> float | None:
+        """A window's level minus the calibration's, dB (None: none recorded)."""
+        reference = self.calibration.level_db
+        return None if reference is None else float(level_db) - reference
 
 
 def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
     """Calibrations, scorers and deciders of every machine; UserError when one is unusable."""
     from edge_asd.calibration.file import load_calibration
-    from edge_asd.scoring.scorer import scorer_from_calibration
 
     machines = []
     for index, machine in enumerate(config.machines):
@@ -53,9 +61,8 @@ def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
                 calibration.hop_seconds,
                 config.audio.hop_seconds,
             )
-        scorer = scorer_from_calibration(calibration, info.labels, str(machine.calibration))
         decider = make_decider(machine, calibration, where)
-        machines.append(MachineRuntime(machine.name, machine.source, calibration, scorer, decider))
+        machines.append(MachineRuntime(machine.name, machine.source, calibration, decider))
     return machines
 
 

@@ -15,7 +15,9 @@ from pathlib import Path
 from edge_asd.errors import EXIT_RUNTIME, UserError
 from edge_asd.model_file import MODEL_ONNX, MODEL_YAML
 
-DEMO_MODEL_VERSION = "v1"  # bump when the demo's training recipe or generator changes
+# Bump when the demo's training recipe, generator or model bundle changes (v2: the bundle
+# holds the split graphs, derived at export).
+DEMO_MODEL_VERSION = "v2"
 
 
 def default_cache_dir() -> Path:

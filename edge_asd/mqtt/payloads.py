@@ -50,6 +50,7 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
     "model_sha256": (str,),
     "seq": (int,),
     "clock_synced": (bool,),
+    "level_offset_db": (float, type(None)),
 }
 
 
@@ -96,8 +97,13 @@ def event_payload(
     model_sha256: str,
     seq: int,
     clock_synced: bool,
+    level_offset_db: float | None = None,
 ) -> dict[str, Any]:
     """The `{machine}/event` JSON object, fields in EVENT_FIELDS order.
+
+    `level_offset_db`: the input level now minus the level at calibration (dB; None when
+    the calibration recorded none): a few dB says the microphone, its gain or the
+    machine's load changed since calibration, which the score alone cannot tell.
 
     `ended_at` is never before `started_at`: when the clock was set back during the event
     (NTP), the end is stamped at the start (`seq` orders events, `clock_synced` warns).
@@ -116,6 +122,7 @@ def event_payload(
         "model_sha256": model_sha256,
         "seq": int(seq),
         "clock_synced": bool(clock_synced),
+        "level_offset_db": None if level_offset_db is None else round(float(level_offset_db), 2),
     }
 
 

@@ -10,8 +10,16 @@ machine without retraining.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 
+from edge_asd.scoring.features import WindowFeatures
+from edge_asd.scoring.registry import FitContext, FitData, Scorer, register
+
+CENTRE_CANDIDATES = (16, 64)  # k-means centres calibration tries for the bank
+DEFAULT_CENTRES = 16
 _EPS = 1e-12  # keeps an all-zero embedding from dividing by zero (its cosine is then 0)
 _MAX_ITERATIONS = 100
 
@@ -123,3 +131,59 @@ def build_bank(
     if not parts or sum(len(p) for p in parts) == 0:
         raise ValueError("no embeddings to build a memory bank from")
     return np.concatenate(parts).astype(np.float32)
+
+
+@register
+class KnnScorer(Scorer):
+    """Cosine distance of the embedding to the nearest entry of the memory bank [M, D]."""
+
+    kind = "knn"
+    summary = "cosine distance of the embedding to the nearest of the machine's normal ones"
+
+    def __init__(self, bank: np.ndarray, n_centres: int) -> None:
+        self.bank = np.asarray(bank, dtype=np.float32)
+        self.n_centres = int(n_centres)
+
+    @classmethod
+    def candidates(cls, context: FitContext) -> list[dict[str, Any]]:
+        return [{"n_centres": n} for n in CENTRE_CANDIDATES]
+
+    @classmethod
+    def fit(cls, data: FitData, options: Mapping[str, Any], context: FitContext) -> KnnScorer:
+        """k-means centres of the main windows plus every new-condition window."""
+        n_centres = int(options.get("n_centres", DEFAULT_CENTRES))
+        main = data.features.embedding[~data.new_condition]
+        new = data.features.embedding[data.new_condition]
+        if len(main) == 0:  # a fold of the new condition set with no main window left
+            return cls(np.asarray(new, dtype=np.float32), n_centres)
+        bank = build_bank(
+            main,
+            min(n_centres, len(main)),
+            new_condition=new if len(new) else None,
+            seed=context.seed,
+        )
+        return cls(bank, n_centres)
+
+    def score(self, features: WindowFeatures) -> np.ndarray:
+        return knn_scores(features.embedding, self.bank)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        return {"n_centres": self.n_centres, "bank_entries": len(self.bank)}, {"bank": self.bank}
+
+    @classmethod
+    def restore(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray], context: FitContext
+    ) -> KnnScorer:
+        bank = arrays.get("bank")
+        if bank is None:
+            raise ValueError("the knn scorer needs its memory bank (array `bank`)")
+        dim = context.embedding_dim or (bank.shape[1] if bank.ndim == 2 else 0)
+        if bank.ndim != 2 or len(bank) == 0 or bank.shape[1] != dim:
+            raise ValueError(f"the memory bank has shape {bank.shape}, not [entries, {dim}]")
+        if not np.isfinite(bank).all():
+            raise ValueError("the memory bank holds NaN or infinite values")
+        return cls(bank, int(params.get("n_centres", len(bank))))
+
+    @classmethod
+    def describe(cls, options: Mapping[str, Any]) -> str:
+        return f"knn({options.get('n_centres', DEFAULT_CENTRES)} centres)"

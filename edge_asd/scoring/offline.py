@@ -1,55 +1,76 @@
-"""Scoring a whole recording offline, window by window as the daemon would see it live.
+"""Scoring a recording offline, window by window, exactly as the daemon scores it live.
 
-Windows end on hop boundaries (edge_asd.windows); each is scored by the engine and the
-machine's scorer, and the decider runs over the scores in order, so that `edge-asd score`
-on a file says what the daemon would have said listening to it.
+The windows of a streamed recording (edge_asd.recording) go through the engine as one
+stream (`Engine.infer_streams`, so a frame shared by overlapping windows is computed
+once, as in the daemon), become `WindowFeatures` and are scored by the machine's
+detector; the decider then runs over the scores in order. So `edge-asd score` on a file
+says what the daemon would have said listening to it, and memory does not grow with the
+recording's length (a few bytes a window are kept: its score, end and level).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
 
 from edge_asd.decider import START, Decider, DecisionEvent
-from edge_asd.engines.base import Engine, EngineOutput
-from edge_asd.scoring.scorer import Scorer
-from edge_asd.windows import sliding_windows, window_starts
+from edge_asd.engines.base import Engine
+from edge_asd.recording import WindowBatch
+from edge_asd.scoring.detector import Detector
+from edge_asd.scoring.features import WindowFeatures, window_features
 
 
 @dataclass(frozen=True)
 class WindowScores:
-    """Scores of a recording's windows: `scores` [W], `end_seconds` [W] (each window's end)."""
+    """A recording's windows: `scores` [W], `end_seconds` [W] (each window's end in the
+    recording) and `level_db` [W] (each window's level, edge_asd.scoring.features)."""
 
     scores: np.ndarray
     end_seconds: np.ndarray
+    level_db: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.scores)
 
 
-def batched_outputs(
-    engine: Engine, samples: np.ndarray, hop: int, batch_size: int = 8
-) -> Iterator[EngineOutput]:
-    """Engine outputs of every window of mono float32 `samples`, `batch_size` at a time."""
-    windows = sliding_windows(samples, engine.info.window_samples, hop)
-    for first in range(0, len(windows), batch_size):
-        batch = np.ascontiguousarray(windows[first : first + batch_size], dtype=np.float32)
-        yield engine.infer(batch)
+def stream_features(
+    engine: Engine, batches: Iterable[WindowBatch], stream: str = "offline"
+) -> Iterator[tuple[WindowFeatures, np.ndarray]]:
+    """(features, ends in s) of each batch of one recording's windows, as the daemon
+    computes them (see the module); the engine forgets the stream at the end."""
+    try:
+        for batch in batches:
+            streams = [stream] * len(batch)
+            output = engine.infer_streams(batch.waveforms, streams, batch.end_samples)
+            yield window_features(output), batch.end_samples / engine.info.sample_rate
+    finally:
+        engine.forget_streams()
 
 
-def score_signal(
-    engine: Engine, scorer: Scorer, samples: np.ndarray, hop: int, batch_size: int = 8
+def window_features_of(
+    engine: Engine, batches: Iterable[WindowBatch], stream: str = "offline"
+) -> tuple[WindowFeatures, np.ndarray]:
+    """(features of every window, each window's end in s); ValueError when there is none."""
+    parts = list(stream_features(engine, batches, stream))
+    if not parts:
+        raise ValueError("no window")
+    return WindowFeatures.concat([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+
+
+def score_windows(
+    engine: Engine, detector: Detector, batches: Iterable[WindowBatch], stream: str = "offline"
 ) -> WindowScores:
-    """Every full window's score of mono `samples` [n] at the model's rate, `hop` samples apart.
-
-    A signal shorter than one window gives no scores (the caller decides whether that is
-    an error).
-    """
-    samples = np.asarray(samples, dtype=np.float32)
-    window = engine.info.window_samples
-    starts = window_starts(len(samples), window, hop)
-    parts = [scorer(output) for output in batched_outputs(engine, samples, hop, batch_size)]
-    scores = np.concatenate(parts) if parts else np.zeros(0)
-    return WindowScores(scores=scores, end_seconds=(starts + window) / engine.info.sample_rate)
+    """Score every window of one recording's batches, in order, keeping only the scores."""
+    scores, ends, levels = [], [], []
+    for features, end_seconds in stream_features(engine, batches, stream):
+        scores.append(detector.score(features))
+        ends.append(end_seconds)
+        levels.append(features.level_db)
+    if not scores:
+        return WindowScores(np.zeros(0), np.zeros(0), np.zeros(0))
+    return WindowScores(np.concatenate(scores), np.concatenate(ends), np.concatenate(levels))
 
 
 def decide(

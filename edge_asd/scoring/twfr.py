@@ -1,37 +1,45 @@
-"""The `twfr` scorer (TWFR-GMM, Guan et al. 2023): pooled log-mel and a Gaussian mixture.
+"""The `twfr` scorer (TWFR-GMM, Guan et al., ICASSP 2023): pooled log-mel and a Gaussian mixture.
 
-No network is involved beyond the front end: each window's log-mel [n_mels, frames] is
-pooled over time by global weighted ranking (GWRP: sort each band's values descending,
-weight the k-th by r**k; r = 1 is the mean, r = 0 the max, which keeps transient faults
-such as clicks), and a Gaussian mixture with full, regularised covariances is fitted on
-the machine's normal windows. The score is minus the log-likelihood.
+No network is involved beyond the front end: each window's log-mel is pooled over time by
+global weighted ranking at a decay r (edge_asd.scoring.features: r = 0 is the max, which
+keeps transient faults such as clicks; r = 1 the mean, which keeps steady tones and the
+spectral balance), standardised per band on the machine's normal windows, and a Gaussian
+mixture with full, regularised covariances is fitted to them. The score is minus the
+log-likelihood.
 
-r, the number of components and the covariance regularisation are chosen from normal
-windows alone: each candidate is fitted on some recordings and judged by the mean
-log-likelihood of the others, on features standardised by the fitting part (so that
-likelihoods under different r are on a comparable scale; this is a heuristic, and the
-calibration records what it chose and the whole table). The regularisation matters on
-the small normal sets of a calibration: a full 128 x 128 covariance from a few hundred
-overlapping windows is nearly singular, and only a held-out judgement shows how much
-shrinkage toward independent bands the data supports.
+Options: `r` (one of edge_asd.scoring.features.POOLING_R), `n_components`, `reg_covar`
+(added to every covariance's diagonal, in standardised units: shrinkage toward
+independent bands, which the small normal sets of a calibration need: a full 128 x 128
+covariance from a few hundred overlapping windows is nearly singular) and `level_norm`
+(subtract each window's mean level, edge_asd.scoring.features.WindowFeatures.level_db,
+from its pooled bands: the scorer then ignores a change of the input's gain, and with it
+a fault that only makes the machine louder in every band alike).
+
+Which options a machine gets is chosen by calibration on synthetic faults
+(edge_asd.calibration.select), never by comparing likelihoods across options: likelihoods
+of differently pooled features are not comparable (smoother features always look likelier).
 """
 
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-R_CANDIDATES = (0.0, 0.5, 0.9, 0.98, 1.0)
-COMPONENT_CANDIDATES = (1, 2, 4)
-REG_CANDIDATES = (1e-2, 1e-1, 1.0)  # added to covariance diagonals (standardised features)
-REG_COVAR = REG_CANDIDATES[0]
+from edge_asd.scoring.features import POOLING_R, WindowFeatures
+from edge_asd.scoring.registry import FitContext, FitData, Scorer, register
+
+R_CANDIDATES = (0.0, 0.5, 0.9, 1.0)  # of POOLING_R, tried by calibration
+COMPONENT_CANDIDATES = (1, 2)
+REG_CANDIDATES = (0.1, 1.0)  # added to covariance diagonals (standardised features)
 # Standardising divides by each band's spread over normal windows, in dB; a band steadier
 # than this (digital silence, or a fit on one window) is treated as this steady, so that a
 # change of a hundredth of a dB does not count as a hundred deviations.
 STD_FLOOR_DB = 0.1
+EM_ITERATIONS = 100
 
 
 def one_blas_thread() -> Any:
@@ -47,28 +55,6 @@ def one_blas_thread() -> Any:
     except ImportError:  # pragma: no cover - a dependency; degrade to numpy's default
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
-
-
-def gwrp(logmel: np.ndarray, r: float) -> np.ndarray:
-    """Global weighted ranking pooling over time: [..., n_mels, frames] -> [..., n_mels]."""
-    ranked = -np.sort(-np.asarray(logmel, dtype=np.float64), axis=-1)  # descending
-    weights = np.power(r, np.arange(ranked.shape[-1], dtype=np.float64))  # 0**0 == 1
-    return ranked @ weights / weights.sum()
-
-
-def pool_candidates(
-    logmel: np.ndarray, r_candidates: tuple[float, ...] = R_CANDIDATES
-) -> np.ndarray:
-    """GWRP at every candidate r, sorting once: [B, n_mels, frames] -> float32 [B, n_r, n_mels].
-
-    What a calibration keeps of each window instead of its log-mel (n_r * n_mels values
-    instead of n_mels * frames).
-    """
-    ranked = -np.sort(-np.asarray(logmel, dtype=np.float64), axis=-1)
-    frames = np.arange(ranked.shape[-1], dtype=np.float64)
-    weights = np.stack([np.power(r, frames) for r in r_candidates])  # [n_r, frames]
-    weights /= weights.sum(axis=1, keepdims=True)
-    return np.einsum("bmf,rf->brm", ranked, weights).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -116,8 +102,8 @@ def fit_gmm(
     x: np.ndarray,
     n_components: int,
     seed: int = 0,
-    iterations: int = 100,
-    reg_covar: float = REG_COVAR,
+    iterations: int = EM_ITERATIONS,
+    reg_covar: float = 1.0,
 ) -> GaussianMixture:
     """EM for a full-covariance mixture on x [N, D]; components capped at N.
 
@@ -155,149 +141,133 @@ def _squared_distances(x: np.ndarray, centres: np.ndarray) -> np.ndarray:
     return (x**2).sum(axis=1)[:, None] - 2.0 * x @ centres.T + (centres**2).sum(axis=1)[None, :]
 
 
-@dataclass(frozen=True)
-class TwfrModel:
-    """A fitted twfr scorer: pooling decay r, feature standardisation and the mixture."""
+@register
+class TwfrScorer(Scorer):
+    """Minus the log-likelihood of the GWRP-pooled log-mel under the machine's mixture."""
 
-    r: float
-    feature_mean: np.ndarray
-    feature_std: np.ndarray
-    gmm: GaussianMixture
+    kind = "twfr"
+    summary = "how unlikely the machine's mixture finds the time-pooled log-mel (TWFR-GMM)"
 
-    @property
-    def n_components(self) -> int:
-        return len(self.gmm.weights)
-
-    def scores(self, logmel: np.ndarray) -> np.ndarray:
-        """Minus log-likelihood of each window's pooled log-mel; logmel [B, n_mels, frames]."""
-        return self.pooled_scores(gwrp(logmel, self.r))
-
-    def pooled_scores(self, pooled: np.ndarray) -> np.ndarray:
-        """Minus log-likelihood of features already pooled at this model's r: [B, n_mels]."""
-        features = (np.asarray(pooled, dtype=np.float64) - self.feature_mean) / self.feature_std
-        return -self.gmm.log_likelihood(features)
-
-    def to_arrays(self, prefix: str = "twfr_") -> dict[str, np.ndarray]:
-        """Arrays for an .npz beside calibration.yaml (see from_arrays)."""
-        return {
-            f"{prefix}r": np.asarray(self.r),
-            f"{prefix}feature_mean": self.feature_mean,
-            f"{prefix}feature_std": self.feature_std,
-            f"{prefix}weights": self.gmm.weights,
-            f"{prefix}means": self.gmm.means,
-            f"{prefix}precision_chols": self.gmm.precision_chols,
-        }
+    def __init__(
+        self,
+        r: float,
+        level_norm: bool,
+        feature_mean: np.ndarray,
+        feature_std: np.ndarray,
+        gmm: GaussianMixture,
+        reg_covar: float,
+    ) -> None:
+        self.r = float(r)
+        self.level_norm = bool(level_norm)
+        self.feature_mean = np.asarray(feature_mean, dtype=np.float64)
+        self.feature_std = np.asarray(feature_std, dtype=np.float64)
+        self.gmm = gmm
+        self.reg_covar = float(reg_covar)
 
     @classmethod
-    def from_arrays(cls, arrays: dict[str, np.ndarray], prefix: str = "twfr_") -> TwfrModel:
-        """The model `to_arrays` wrote; KeyError naming the first missing array."""
-        gmm = GaussianMixture(
-            arrays[f"{prefix}weights"], arrays[f"{prefix}means"], arrays[f"{prefix}precision_chols"]
-        )
-        return cls(
-            float(arrays[f"{prefix}r"]),
-            arrays[f"{prefix}feature_mean"],
-            arrays[f"{prefix}feature_std"],
-            gmm,
-        )
+    def candidates(cls, context: FitContext) -> list[dict[str, Any]]:
+        return [
+            {"r": r, "n_components": k, "reg_covar": reg, "level_norm": norm}
+            for r in R_CANDIDATES
+            for k in COMPONENT_CANDIDATES
+            for reg in REG_CANDIDATES
+            for norm in (False, True)
+        ]
 
-
-def fit_pooled(
-    pooled: np.ndarray, r: float, n_components: int, reg_covar: float = REG_COVAR, seed: int = 0
-) -> TwfrModel:
-    """Fit a twfr scorer on normal windows' features pooled at `r`: [N, n_mels]."""
-    pooled = np.asarray(pooled, dtype=np.float64)
-    mean, std = pooled.mean(axis=0), np.maximum(pooled.std(axis=0), STD_FLOOR_DB)
-    gmm = fit_gmm((pooled - mean) / std, n_components, seed=seed, reg_covar=reg_covar)
-    return TwfrModel(float(r), mean, std, gmm)
-
-
-def fit_twfr(
-    logmel: np.ndarray, r: float, n_components: int, seed: int = 0, reg_covar: float = REG_COVAR
-) -> TwfrModel:
-    """Fit a twfr scorer on normal windows' log-mel [N, n_mels, frames]."""
-    return fit_pooled(gwrp(logmel, r), r, n_components, reg_covar, seed)
-
-
-@dataclass(frozen=True)
-class TwfrChoice:
-    """What select chose (r, components, regularisation) and every candidate's held-out
-    mean log-likelihood, keyed "r=<r>,k=<k>,reg=<reg>"."""
-
-    r: float
-    n_components: int
-    reg_covar: float
-    held_out: dict[str, float]
-
-
-def _folds(groups: np.ndarray) -> np.ndarray:
-    """Two folds over windows: whole groups alternately, or one group's two halves (never
-    alternate windows: neighbours share most of their audio)."""
-    unique = np.unique(groups)
-    if len(unique) >= 2:
-        fold_of = {g: i % 2 for i, g in enumerate(unique)}
-        return np.array([fold_of[g] for g in groups])
-    return (np.arange(len(groups)) >= len(groups) / 2).astype(int)
-
-
-def _held_out(pooled: np.ndarray, folds: np.ndarray, k: int, reg: float, seed: int) -> float:
-    scores = []
-    for fold in (0, 1):
-        fit_part, test_part = pooled[folds != fold], pooled[folds == fold]
-        if len(fit_part) < 2 or len(test_part) == 0:
-            continue
-        model = fit_pooled(fit_part, 0.0, k, reg, seed)
-        scores.append(-model.pooled_scores(test_part).mean())
-    return float(np.mean(scores)) if scores else -np.inf
-
-
-def select_pooled(
-    pooled: np.ndarray,
-    groups: np.ndarray,
-    r_candidates: tuple[float, ...] = R_CANDIDATES,
-    component_candidates: tuple[int, ...] = COMPONENT_CANDIDATES,
-    reg_candidates: tuple[float, ...] = REG_CANDIDATES,
-    seed: int = 0,
-) -> tuple[TwfrModel, TwfrChoice]:
-    """Choose r, components and regularisation by held-out likelihood, then refit on all.
-
-    pooled [N, n_r, n_mels] (pool_candidates at `r_candidates`); groups [N] names each
-    window's recording: with two or more, whole recordings alternate between two folds;
-    with one, its first and second halves are the folds. When no fold has two windows to
-    fit on, nothing can be judged and the safest candidate is taken (the largest r, the
-    fewest components, the strongest regularisation). Raises ValueError with fewer than
-    two windows.
-    """
-    pooled = np.asarray(pooled)
-    if len(pooled) < 2:
-        raise ValueError("fitting a twfr scorer needs at least two windows")
-    folds = _folds(np.asarray(groups))
-    held_out: dict[str, float] = {}
-    with one_blas_thread():
-        for i, r in enumerate(r_candidates):
-            for k in component_candidates:
-                for reg in reg_candidates:
-                    key = f"r={r:g},k={k},reg={reg:g}"
-                    held_out[key] = _held_out(pooled[:, i], folds, k, reg, seed)
-        best = max(held_out, key=held_out.get)
-        if not np.isfinite(held_out[best]):  # no fold could be fitted: the safest candidate
-            best = (
-                f"r={max(r_candidates):g},k={min(component_candidates)},reg={max(reg_candidates):g}"
+    @classmethod
+    def fit(cls, data: FitData, options: Mapping[str, Any], context: FitContext) -> TwfrScorer:
+        """A mixture on every given window's features; ValueError with fewer than two."""
+        r, norm = float(options.get("r", 1.0)), bool(options.get("level_norm", False))
+        reg = float(options.get("reg_covar", 1.0))
+        x = pooled_features(data.features, r, norm)
+        if len(x) < 2:
+            raise ValueError("the twfr scorer needs at least two windows of normal sound")
+        mean, std = x.mean(axis=0), np.maximum(x.std(axis=0), STD_FLOOR_DB)
+        with one_blas_thread():
+            gmm = fit_gmm(
+                (x - mean) / std, int(options.get("n_components", 1)), context.seed, reg_covar=reg
             )
-        r, k, reg = (float(part.split("=")[1]) for part in best.split(","))
-        index = [f"{c:g}" for c in r_candidates].index(f"{r:g}")
-        model = fit_pooled(pooled[:, index], r, int(k), reg, seed)
-    return model, TwfrChoice(r, int(k), reg, held_out)
+        return cls(r, norm, mean, std, gmm, reg)
+
+    def score(self, features: WindowFeatures) -> np.ndarray:
+        x = pooled_features(features, self.r, self.level_norm)
+        return -self.gmm.log_likelihood((x - self.feature_mean) / self.feature_std)
+
+    def state(self) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        params = {
+            "r": self.r,
+            "n_components": len(self.gmm.weights),
+            "reg_covar": self.reg_covar,
+            "level_norm": self.level_norm,
+        }
+        arrays = {
+            "feature_mean": self.feature_mean,
+            "feature_std": self.feature_std,
+            "weights": self.gmm.weights,
+            "means": self.gmm.means,
+            "precision_chols": self.gmm.precision_chols,
+        }
+        return params, arrays
+
+    @classmethod
+    def restore(
+        cls, params: Mapping[str, Any], arrays: Mapping[str, np.ndarray], context: FitContext
+    ) -> TwfrScorer:
+        r = float(params.get("r", -1))
+        if r not in POOLING_R:
+            raise ValueError(f"twfr r {params.get('r')!r} is not one of {POOLING_R}")
+        missing = [n for n in TWFR_ARRAYS if n not in arrays]
+        if missing:
+            raise ValueError(f"the twfr scorer needs the arrays {', '.join(missing)}")
+        check_arrays(arrays, context.n_mels)
+        gmm = GaussianMixture(arrays["weights"], arrays["means"], arrays["precision_chols"])
+        return cls(
+            r,
+            bool(params.get("level_norm", False)),
+            arrays["feature_mean"],
+            arrays["feature_std"],
+            gmm,
+            float(params.get("reg_covar", 0.0)),
+        )
+
+    @classmethod
+    def describe(cls, options: Mapping[str, Any]) -> str:
+        norm = ", level-normalised" if options.get("level_norm") else ""
+        return (
+            f"twfr(r={float(options.get('r', 1.0)):g}, {options.get('n_components', 1)} comp, "
+            f"reg {float(options.get('reg_covar', 1.0)):g}{norm})"
+        )
 
 
-def select_twfr(
-    logmel: np.ndarray,
-    groups: np.ndarray,
-    r_candidates: tuple[float, ...] = R_CANDIDATES,
-    component_candidates: tuple[int, ...] = COMPONENT_CANDIDATES,
-    reg_candidates: tuple[float, ...] = REG_CANDIDATES,
-    seed: int = 0,
-) -> tuple[TwfrModel, TwfrChoice]:
-    """`select_pooled` on log-mel [N, n_mels, frames] (pooled here)."""
-    pooled = pool_candidates(logmel, r_candidates)
-    return select_pooled(pooled, groups, r_candidates, component_candidates, reg_candidates, seed)
+TWFR_ARRAYS = ("feature_mean", "feature_std", "weights", "means", "precision_chols")
+
+
+def pooled_features(features: WindowFeatures, r: float, level_norm: bool) -> np.ndarray:
+    """The pooled log-mel at `r`, float64 [B, n_mels]; minus each window's level if asked."""
+    x = features.pooled[:, POOLING_R.index(r)].astype(np.float64)
+    return x - features.level_db[:, None] if level_norm else x
+
+
+def check_arrays(arrays: Mapping[str, np.ndarray], n_mels: int) -> None:
+    """ValueError saying what is wrong with a mixture's arrays for a model of `n_mels`."""
+    a = {name: np.asarray(arrays[name]) for name in TWFR_ARRAYS}
+    k = a["weights"].shape[0] if a["weights"].ndim == 1 else -1
+    d = n_mels or (a["feature_mean"].shape[0] if a["feature_mean"].ndim == 1 else -1)
+    expected = {
+        "feature_mean": (d,),
+        "feature_std": (d,),
+        "weights": (k,),
+        "means": (k, d),
+        "precision_chols": (k, d, d),
+    }
+    wrong = [
+        f"{n} shape {a[n].shape} is not {expected[n]}"
+        for n in TWFR_ARRAYS
+        if a[n].shape != expected[n]
+    ]
+    if wrong or k < 1:
+        raise ValueError("twfr arrays: " + ("; ".join(wrong) or "no mixture component"))
+    if not all(np.isfinite(x).all() for x in a.values()):
+        raise ValueError("the twfr arrays hold NaN or infinite values")
+    if not (a["feature_std"] > 0).all() or not (a["weights"] > 0).all():
+        raise ValueError("twfr feature_std and weights must be positive")

@@ -79,36 +79,32 @@ class DaemonProcess:
 def flapping_calibration(model: Path, folder: Path, seconds: float = 40.0) -> dict[str, Path]:
     """`rec.wav` (normal fan sound) and `calibration.yaml` in `folder` for `model`.
 
-    The calibration (made with the calibration API, knn scorer) gets the median of the
-    recording's own window scores as its threshold: about every other window of a replay
-    is above it, so a 1-of-1 decider opens and closes events every few windows whatever
-    the model has learnt. For tests of delivery, not of detection.
+    The calibration (made by the functions `edge-asd calibrate` runs, knn scorer) gets the
+    median of the recording's own window scores as its threshold: about every other window
+    of a replay is above it, so a 1-of-1 decider opens and closes events every few windows
+    whatever the model has learnt. For tests of delivery, not of detection.
     """
     from dataclasses import replace
 
     import numpy as np
 
-    from edge_asd.audio import read_audio
-    from edge_asd.calibration.build import Embedded, Settings, calibrate
     from edge_asd.calibration.file import save_calibration
     from edge_asd.engines import open_engine
-    from edge_asd.model_file import load_model_info
-    from edge_asd.scoring.knn import knn_scores
+    from edge_asd.recording import stream_windows
+    from edge_asd.scoring.offline import score_windows
     from edge_asd.synth import render_clip, write_wav
-    from edge_asd.windows import sliding_windows
+    from tests.harness.calibration import calibrate_files
 
     write_wav(folder / "rec.wav", render_clip("fan", 0, "source", seconds, seed=3))
-    info = load_model_info(model)
-    samples = read_audio(folder / "rec.wav").mono()  # what the file source delivers
-    hop_samples = info.sample_rate  # the daemon's default hop: 1 s
-    windows = np.ascontiguousarray(sliding_windows(samples, info.window_samples, hop_samples))
+    result = calibrate_files(model, [folder / "rec.wav"], machine="pump-1", scorer="knn")
+    calibration = result.calibration
     engine = open_engine(model, threads=2)
-    output = engine.infer(windows)
-    engine.close()
-    recording = Embedded("rec", output.embedding, output.logits, seconds)
-    settings = Settings(machine="pump-1", quantile=0.9, false_alarms_per_day=None)
-    calibration = calibrate([recording], [], settings, info).calibration
-    scores = knn_scores(output.embedding, calibration.bank)
+    try:
+        window = engine.info.window_samples
+        batches = stream_windows([folder / "rec.wav"], window_samples=window, hop_samples=16000)
+        scores = score_windows(engine, calibration.detector, batches).scores
+    finally:
+        engine.close()
     calibration = replace(calibration, threshold=float(np.median(scores)))
     save_calibration(calibration, folder / "calibration.yaml")
     return {"model": Path(model), "folder": folder}

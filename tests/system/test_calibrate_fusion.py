@@ -1,5 +1,6 @@
-"""`edge-asd calibrate --scorer knn+twfr` end to end: a real exported model through
-onnxruntime, generated machine sound, and `edge-asd score` deciding with what it wrote."""
+"""`edge-asd calibrate --scorer knn+twfr` (asked kinds, fused) end to end: a real model
+through onnxruntime, generated machine sound, and `edge-asd score` deciding with what it
+wrote."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def stream(path: Path, seconds: float, seed: int, faults=()) -> Path:
 
 def calibrate(model: Path, out: Path, *extra: str) -> int:
     argv = ["calibrate", "--model", str(model), "--machine", "fan1", "--threads", "1"]
-    return main([*argv, "--out", str(out), *extra])
+    return main([*argv, "--probes", "8", "--out", str(out), *extra])
 
 
 def score_json(model: Path, calibration: Path, files: list[Path], capsys) -> dict[str, dict]:
@@ -36,53 +37,57 @@ def score_json(model: Path, calibration: Path, files: list[Path], capsys) -> dic
     return {Path(r["file"]).name: r for r in map(json.loads, lines)}
 
 
-def test_a_knn_twfr_calibration_flags_a_fault_and_not_normal_sound(
-    exported_model, tmp_path, capsys
-):
+def test_a_knn_twfr_calibration_flags_a_fault_and_not_normal_sound(tiny_model, tmp_path, capsys):
     folder = tmp_path / "normal"
     folder.mkdir()
     for i in range(4):
         stream(folder / f"run_{i}.wav", 30.0, seed=10 + i)
     out = tmp_path / "cal" / "fan1.yaml"
-    scorer = ("--scorer", "knn+twfr", "--quantile", "0.99")
-    assert calibrate(exported_model, out, "--input", str(folder), *scorer) == 0
+    scorer = ("--scorer", "knn+twfr", "--fusion", "max", "--quantile", "0.99")
+    assert calibrate(tiny_model, out, "--input", str(folder), *scorer) == 0
     printed = capsys.readouterr().out
-    assert "  knn: normal scores" in printed and "  fused (knn+twfr)" in printed
-    assert "twfr: r " in printed and "candidates on normal windows" in printed
+    assert printed.startswith("detector: knn(") and " max twfr(" in printed.splitlines()[0]
+    assert "as asked (knn+twfr), options by faults" in printed
     for suffix in (".yaml", ".npz", ".png"):
         assert out.with_suffix(suffix).is_file()
     written = yaml.safe_load(out.read_text())
-    assert written["scorer"] == "knn+twfr"
-    assert written["scorer_params"]["twfr"]["held_out_log_likelihood"]
-    calibration = load_calibration(out, load_model_info(exported_model))
-    assert calibration.bank is not None and "twfr_precision_chols" in calibration.arrays
+    assert [c["kind"] for c in written["detector"]["components"]] == ["knn", "twfr"]
+    assert written["detector"]["combiner"] == "max" and written["selection"]["asked"] == "knn+twfr"
+    calibration = load_calibration(out, load_model_info(tiny_model))
+    assert calibration.scorer == "knn+twfr"
+    assert {"c0_bank", "c1_precision_chols"} <= set(calibration.detector.to_state()[1])
 
     quiet = stream(tmp_path / "quiet.wav", 30.0, seed=50)
     faulty = stream(tmp_path / "faulty.wav", 30.0, seed=51, faults=[Fault("tone", 0.0, 31.0)])
-    results = score_json(exported_model, out, [quiet, faulty], capsys)
+    results = score_json(tiny_model, out, [quiet, faulty], capsys)
     assert results["faulty.wav"]["anomalous"] is True
     assert results["quiet.wav"]["anomalous"] is False
     assert results["faulty.wav"]["threshold"] == pytest.approx(calibration.threshold)
     assert results["faulty.wav"]["windows_above"] == results["faulty.wav"]["windows"]
 
 
-def test_a_twfr_calibration_is_scored_by_edge_asd_score(exported_model, tmp_path, capsys):
+def test_a_twfr_calibration_is_scored_by_edge_asd_score(tiny_model, tmp_path, capsys):
     folder = tmp_path / "normal"
     folder.mkdir()
     for i in range(3):
         stream(folder / f"run_{i}.wav", 25.0, seed=20 + i)
     out = tmp_path / "twfr.yaml"
     scorer = ("--scorer", "twfr", "--quantile", "0.99")
-    assert calibrate(exported_model, out, "--input", str(folder), *scorer) == 0
+    assert calibrate(tiny_model, out, "--input", str(folder), *scorer) == 0
     faulty = stream(tmp_path / "faulty.wav", 20.0, seed=61, faults=[Fault("impacts", 0.0, 21.0)])
     quiet = stream(tmp_path / "quiet.wav", 20.0, seed=60)
-    results = score_json(exported_model, out, [quiet, faulty], capsys)
+    results = score_json(tiny_model, out, [quiet, faulty], capsys)
     assert results["faulty.wav"]["max_score"] > results["quiet.wav"]["max_score"]
+    assert results["faulty.wav"]["anomalous"] is True
     assert results["quiet.wav"]["anomalous"] is False
 
 
-def test_an_unknown_scorer_is_a_usage_error(exported_model, tmp_path, capsys):
+def test_an_unknown_scorer_or_fusion_is_a_usage_error(tiny_model, tmp_path, capsys):
     code = calibrate(
-        exported_model, tmp_path / "c.yaml", "--input", str(tmp_path), "--scorer", "knn+magic"
+        tiny_model, tmp_path / "c.yaml", "--input", str(tmp_path), "--scorer", "knn+magic"
     )
-    assert code == 2 and "knn+magic" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and "unknown scorer 'magic' (known: knn, section, twfr)" in err
+    with pytest.raises(SystemExit) as caught:  # argparse: --fusion is mean or max
+        calibrate(tiny_model, tmp_path / "c.yaml", "--input", str(tmp_path), "--fusion", "median")
+    assert caught.value.code == 2 and "median" in capsys.readouterr().err

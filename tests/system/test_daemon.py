@@ -68,6 +68,7 @@ def fault_setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     subprocess.run(
         [sys.executable, "-m", "edge_asd.cli", "calibrate", "--model", str(model),
          "--machine", "pump-1", "--label", "fan/section_00", "--quantile", "0.99",
+         "--probes", "8",
          "--input", *map(str, normals), "--out", str(folder / "calibration.yaml")],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
@@ -108,8 +109,8 @@ def test_a_fault_gives_an_event_start_and_end_and_sigterm_says_stopped(
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 def test_a_device_source_captures_through_portaudio_and_scores(

@@ -25,10 +25,10 @@ RECORDING_SECONDS = 40.0
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A recording and a calibration that makes a 1-of-1 decider flip every few windows."""
     folder = tmp_path_factory.mktemp("flapping")
-    return flapping_calibration(exported_model, folder, RECORDING_SECONDS)
+    return flapping_calibration(tiny_model, folder, RECORDING_SECONDS)
 
 
 def daemon_config(flapping: dict[str, Path], folder: Path, port: int) -> Path:

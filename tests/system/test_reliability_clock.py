@@ -90,8 +90,8 @@ def test_seq_keeps_rising_across_a_restart_with_the_clock_set_back(tmp_path: Pat
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 @pytest.mark.slow

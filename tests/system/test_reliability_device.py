@@ -101,8 +101,8 @@ class PipeMicrophone:
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 def last_stats(collector: Collector) -> dict:

@@ -42,8 +42,8 @@ def tmpfs_wrapper(folder: Path, options: str) -> tuple[str, ...]:
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 def run_on_a_bad_disk(

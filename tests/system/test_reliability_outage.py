@@ -35,8 +35,8 @@ MAX_INFLIGHT = 50  # the publisher's default: at most this many events can be re
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 def test_a_30_s_outage_with_20_events_delivers_every_event_in_order_after_reconnect(

@@ -1,9 +1,10 @@
 """Real flights: calibrated on the train flights, no alarm on a normal test flight, an alarm
 on every broken-propeller flight (../shared/data/uav_propeller, joined back per flight).
 
-Runs benchmarks/uav_propeller.py, which calls `edge-asd calibrate` (knn bank, threshold,
-3-of-5 decider) on the train flights and scores each joined test flight window by window
-at a 1 s hop, as the daemon would hear it.
+Runs benchmarks/uav_propeller.py, which calls `edge-asd calibrate` (its defaults: the
+detector chosen by synthetic faults, its threshold, a 3-of-5 decider) on the train flights
+and scores each joined test flight window by window at a 1 s hop, as the daemon would hear
+it.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ pytestmark = [pytest.mark.system, pytest.mark.data, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def uav_model(exported_model: Path) -> Path:
     """The network: EDGE_ASD_UAV_MODEL when set (a model trained on the train flights),
-    else the random-weight export: knn over its embeddings, with a bank and threshold
-    from the train flights only, must already tell the flights apart."""
+    else the random-weight export: the detector calibrated on the train flights only must
+    already tell the flights apart."""
     given = os.environ.get("EDGE_ASD_UAV_MODEL")
     return Path(given) if given else exported_model
 

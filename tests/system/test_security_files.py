@@ -27,8 +27,8 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture(scope="module")
-def flapping(exported_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    return flapping_calibration(exported_model, tmp_path_factory.mktemp("flapping"))
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
 
 
 def test_the_daemons_outbox_and_its_wal_are_owner_only_whatever_the_umask(flapping, tmp_path: Path):
@@ -49,7 +49,7 @@ def test_the_daemons_outbox_and_its_wal_are_owner_only_whatever_the_umask(flappi
 
 
 def test_a_calibration_and_its_bank_and_report_are_owner_only_whatever_the_umask(
-    exported_model: Path, tmp_path: Path
+    tiny_model: Path, tmp_path: Path
 ):
     from edge_asd.synth import render_clip, write_wav
 
@@ -59,7 +59,7 @@ def test_a_calibration_and_its_bank_and_report_are_owner_only_whatever_the_umask
     out = tmp_path / "cal" / "calibration.yaml"
     out.parent.mkdir()
     result = subprocess.run(
-        [sys.executable, "-m", "edge_asd.cli", "calibrate", "--model", str(exported_model),
+        [sys.executable, "-m", "edge_asd.cli", "calibrate", "--model", str(tiny_model),
          "--machine", "pump-1", "--quantile", "0.9", "--input", *map(str, inputs),
          "--out", str(out)],
         capture_output=True, text=True, timeout=300, preexec_fn=lambda: os.umask(0),

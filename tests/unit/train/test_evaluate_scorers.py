@@ -1,4 +1,5 @@
-"""`edge-asd-train evaluate --scorer` with the runtime's calibrated scorers: twfr and fusions."""
+"""`edge-asd-train evaluate` on the product's path: each section calibrated as `edge-asd
+calibrate` calibrates a machine, its test clips scored as `edge-asd score` scores a file."""
 
 from __future__ import annotations
 
@@ -7,10 +8,10 @@ import json
 import numpy as np
 import pytest
 
+from edge_asd.metrics import auc
 from edge_asd.synth import write_dcase_tree
 from train.cli import main
 from train.evaluate import evaluate_run
-from train.metrics import auc
 
 pytestmark = pytest.mark.slow
 
@@ -22,12 +23,15 @@ def tree(tmp_path_factory):
     return root
 
 
-def test_twfr_is_calibrated_per_section_and_ranks_generated_faults_above_normals(
-    exported_model, tree
-):
-    (section,) = evaluate_run(tree, exported_model, scorer="twfr", threads=1)
-    assert len(section.train_scores) == 6  # five source and one target clip, scored honestly
-    assert np.isfinite(section.train_scores).all() and np.isfinite(section.threshold)
+def test_twfr_is_calibrated_per_section_and_ranks_generated_faults_above_normals(tiny_model, tree):
+    (section,) = evaluate_run(tree, tiny_model, scorer="twfr", threads=1)
+    result = section.calibration
+    # five source clips (the main set) and one target clip (the new condition), one
+    # window each, scored honestly
+    assert result.calibration.n_windows == 6 and result.calibration.n_recordings == 6
+    assert np.isfinite(np.concatenate(result.runs)).all() and np.isfinite(section.threshold)
+    assert result.calibration.scorer == "twfr"
+    assert section.threshold == result.calibration.threshold
     source = [
         (s, c) for s, c in zip(section.scores, section.clips, strict=True) if c.domain == "source"
     ]
@@ -36,11 +40,28 @@ def test_twfr_is_calibrated_per_section_and_ranks_generated_faults_above_normals
     assert auc(normal, faults) == 1.0  # the log-mel alone shows an added tone or impacts
 
 
+def test_a_test_clip_is_scored_by_the_calibrated_detector_as_edge_asd_score_would(tiny_model, tree):
+    from edge_asd.engines import open_engine
+    from edge_asd.recording import stream_windows
+    from edge_asd.scoring.offline import score_windows
+
+    (section,) = evaluate_run(tree, tiny_model, scorer="twfr", threads=1)
+    clip = section.clips[0]
+    engine = open_engine(tiny_model, threads=1)
+    try:
+        window = engine.info.window_samples
+        batches = stream_windows([clip.path], window_samples=window, hop_samples=16000)
+        scores = score_windows(engine, section.calibration.calibration.detector, batches)
+    finally:
+        engine.close()
+    assert section.scores[0] == pytest.approx(scores.scores.mean(), rel=1e-6)
+
+
 def test_the_command_line_evaluates_a_fusion_and_refuses_an_unknown_scorer(
-    exported_model, tree, tmp_path, capsys
+    tiny_model, tree, tmp_path, capsys
 ):
     out = tmp_path / "eval"
-    argv = ["evaluate", "--data", str(tree), "--run", str(exported_model), "--threads", "1"]
+    argv = ["evaluate", "--data", str(tree), "--run", str(tiny_model), "--threads", "1"]
     assert main([*argv, "--scorer", "knn+twfr", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["machine_types"]["fan"]["sections"]) == {"00"}

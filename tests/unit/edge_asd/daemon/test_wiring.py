@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from edge_asd.calibration.file import Calibration
 from edge_asd.config.schema import DecisionConfig, MachineConfig
-from edge_asd.daemon.wiring import make_decider
+from edge_asd.daemon.wiring import MachineRuntime, make_decider
 from edge_asd.errors import ConfigError
+from edge_asd.scoring.detector import Component, Detector, Standardiser
+from edge_asd.scoring.knn import KnnScorer
+
+DETECTOR = Detector((Component(KnnScorer(np.eye(2, dtype=np.float32), 2), Standardiser(0, 1)),))
 
 
 def calibration(**changes) -> Calibration:
     fields = dict(
-        machine="pump-1", label="fan/section_00", scorer="knn", threshold=0.5, k=3, n=5,
+        machine="pump-1", label="fan/section_00", detector=DETECTOR, threshold=0.5, k=3, n=5,
         m_close=4, hop_seconds=1.0, model_sha256="0" * 64, method="quantile",
         method_params={}, n_windows=100, n_recordings=2, audio_seconds=110.0,
         expected_false_alarms_per_day=1.0,
@@ -49,3 +54,13 @@ def test_the_rms_gate_in_dbfs_becomes_full_scale_rms():
     decider = make_decider(machine(rms_gate_dbfs=-20.0), calibration(), "m")
     assert decider.rms_gate == pytest.approx(0.1)
     assert decider.feed(9.0, 0.0, rms=0.05) == [] and decider.state == "unknown"
+
+
+def test_a_windows_level_offset_is_its_level_minus_the_calibrations():
+    cal = calibration(level={"level_db": -12.5, "band_levels_db": [-12.5] * 8})
+    runtime = MachineRuntime("pump-1", "mic", cal, make_decider(machine(), cal, "m"))
+    assert runtime.detector is DETECTOR
+    assert runtime.level_offset_db(-6.5) == pytest.approx(6.0)
+    assert runtime.level_offset_db(-15.5) == pytest.approx(-3.0)
+    unrecorded = calibration()  # a calibration without a level: no offset, not a guess
+    assert MachineRuntime("p", "mic", unrecorded, None).level_offset_db(-6.5) is None

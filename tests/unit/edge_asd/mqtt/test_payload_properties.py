@@ -98,21 +98,25 @@ moment = st.floats(0, 2**33, allow_nan=False)  # 1970 .. the year 2242
     peak=number,
     seq=st.integers(1, 2**63 - 1),
     synced=st.booleans(),
+    offset=st.one_of(st.none(), number),
 )
 def test_any_event_fits_its_bound_as_valid_json(
-    device, machine, kind, started, ended, score, peak, seq, synced
+    device, machine, kind, started, ended, score, peak, seq, synced, offset
 ):
     event = DecisionEvent(kind, "0" * 36, started, ended, score, peak, 1.5, 3)
     payload = event_payload(
         event, device_id=device, machine=machine, model_sha256="f" * 64, seq=seq,
-        clock_synced=synced,
+        clock_synced=synced, level_offset_db=offset,
     )  # fmt: skip
     data = encode(payload, max_bytes=MAX_EVENT_BYTES)
     decoded = json.loads(data)
     assert decoded["seq"] == seq and decoded["machine"] == machine
-    for key in ("score", "peak_score"):
+    for key in ("score", "peak_score", "level_offset_db"):
         value = payload[key]
-        assert decoded[key] is None if not math.isfinite(value) else decoded[key] == value
+        if value is None or not math.isfinite(value):
+            assert decoded[key] is None
+        else:
+            assert decoded[key] == value
     if ended is not None:
         assert decoded["ended_at"] >= decoded["started_at"]  # ISO strings sort as times
 

@@ -22,6 +22,7 @@ EVENT_CONTRACT = [
     ("model_sha256", str),
     ("seq", int),
     ("clock_synced", bool),
+    ("level_offset_db", (float, type(None))),
 ]
 
 
@@ -34,7 +35,7 @@ def decided_events() -> list:
     return events
 
 
-def wire(event, seq: int) -> dict:
+def wire(event, seq: int, level_offset_db: float | None = 6.0) -> dict:
     payload = event_payload(
         event,
         device_id="jetson-01",
@@ -42,6 +43,7 @@ def wire(event, seq: int) -> dict:
         model_sha256="ab" * 32,
         seq=seq,
         clock_synced=True,
+        level_offset_db=level_offset_db,
     )
     return json.loads(encode(payload))  # what a subscriber gets
 
@@ -68,6 +70,15 @@ def test_event_payload_carries_the_event_and_its_times_in_utc():
     assert (got_start["score"], got_end["peak_score"]) == (3.0, 3.0)
     assert got_end["threshold"] == 1.0
     assert (got_start["seq"], got_end["seq"]) == (7, 8)
+
+
+def test_an_event_says_how_far_the_input_level_is_from_the_calibrations():
+    start, _ = decided_events()
+    assert wire(start, 1, level_offset_db=6.0371)["level_offset_db"] == 6.04  # dB, 2 decimals
+    assert wire(start, 1, level_offset_db=-2.5)["level_offset_db"] == -2.5
+    assert wire(start, 1, level_offset_db=None)["level_offset_db"] is None  # none recorded
+    got = wire(start, 1, level_offset_db=3.0)["level_offset_db"]
+    assert isinstance(got, float)  # a whole number of dB is still a float on the wire
 
 
 def test_scores_that_are_not_finite_go_out_as_null_not_invalid_json():

@@ -40,11 +40,15 @@ from edge_asd.synth import render_clip, write_wav  # noqa: E402
 
 EDGE_ASD = REPO_ROOT / ".venv" / "bin" / "edge-asd"
 TILE_SECONDS = 600.0
-# Runs argv[2:] with its stdout into the file argv[1]; prints wall s, peak RSS kB, status.
+# Runs argv[2:] with its stdout into the file argv[1]; prints wall s, that process's own
+# peak RSS in kB (os.wait4: its rusage alone; a fork keeps the parent's high-water mark
+# through exec, so the command is started from this small process, never from the
+# benchmark's own, which has just generated hours of audio), and its exit status.
 MEASURE = (
-    "import resource, subprocess, sys, time; t = time.monotonic(); "
-    "code = subprocess.run(sys.argv[2:], stdout=open(sys.argv[1], 'w')).returncode; "
-    "print(time.monotonic() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
+    "import os, subprocess, sys, time; t = time.monotonic(); "
+    "child = subprocess.Popen(sys.argv[2:], stdout=open(sys.argv[1], 'w')); "
+    "_, status, usage = os.wait4(child.pid, 0); "
+    "print(time.monotonic() - t, usage.ru_maxrss, os.waitstatus_to_exitcode(status))"
 )
 
 

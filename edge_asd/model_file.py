@@ -129,6 +129,13 @@ def resolve_model_paths(model: str | os.PathLike) -> tuple[Path, Path]:
     return onnx_path, directory / MODEL_YAML
 
 
+def _model_hint(given: Path) -> str:
+    """What to say about a path that holds no model: a run's model/ below it, or the rule."""
+    if (given / "model" / MODEL_YAML).is_file():  # a training run's folder
+        return f" (a training run keeps its model in {given / 'model'}: pass that)"
+    return " (a model is a folder with model.onnx + model.yaml)"
+
+
 def write_model_info(info: ModelInfo, yaml_path: str | os.PathLike) -> None:
     """Write `model.yaml` (atomically: a temporary file, then a rename)."""
     yaml_path = Path(yaml_path)
@@ -150,9 +157,11 @@ def load_model_info(
     `without_split` reads model.yaml as if it had no `split:` (to make the split again).
     """
     onnx_path, yaml_path = resolve_model_paths(model)
+    if not Path(model).exists():
+        raise ModelFileError(f"{model}: no such model directory or file")
     for required in (onnx_path, yaml_path):
         if not required.is_file():
-            raise ModelFileError(f"{required}: no such file (a model is model.onnx + model.yaml)")
+            raise ModelFileError(f"{required}: no such file{_model_hint(Path(model))}")
     info = _parse(yaml_path, onnx_path, without_split)
     if verify_sha256:
         actual = sha256_of(onnx_path)

@@ -33,6 +33,7 @@ from edge_asd.calibration.select import (
 )
 from edge_asd.calibration.threshold import ThresholdChoice, choose_threshold
 from edge_asd.errors import UserError
+from edge_asd.faults import DEFAULT_LEVELS_DB
 from edge_asd.model_file import ModelInfo
 from edge_asd.scoring.detector import COMBINERS, Component, Detector
 from edge_asd.scoring.features import WindowFeatures
@@ -50,6 +51,7 @@ DEFAULT_FALSE_ALARMS_PER_DAY = 1.0  # the daemon's default: DCASE's 0.9 alarms a
 # each is far from 0.5 by chance alone: a one-sided 1 % test, Bonferroni-corrected).
 MIN_FAULT_AUC = 0.6
 MIN_FAULT_Z = 2.88
+STRONGEST_DB = max(DEFAULT_LEVELS_DB)
 MIN_WINDOWS = 5  # fewer normal windows cannot be held out, fitted and judged
 
 
@@ -101,8 +103,9 @@ def calibrate(data: CalibrationData, settings: Settings, info: ModelInfo) -> Res
         seconds = (MIN_WINDOWS - 1) * settings.hop_seconds + info.window_samples / info.sample_rate
         raise UserError(
             f"only {len(data.features)} window(s) of normal sound: calibration needs at least "
-            f"{MIN_WINDOWS} (about {seconds:.0f} s of recording) to score windows honestly and "
-            "judge what they detect; record longer",
+            f"{MIN_WINDOWS} to score windows honestly and judge what they detect (two or more "
+            f"recordings of about {seconds:.0f} s in all; one recording alone needs more, "
+            "since its overlapping windows are held out in stretches); record longer",
             2,
         )
     gap = gap_windows(info.window_samples / info.sample_rate, settings.hop_seconds)
@@ -169,13 +172,15 @@ def _refuse_blind(selection: Choice) -> None:
         return
     names = " + ".join(c.name for c in selection.components)
     raise UserError(
-        f"the calibrated detector ({names}) cannot tell even strong synthetic faults of any "
-        f"kind from this machine's normal sound (best kind's AUC {judged.strong_fault_auc:.2f}; "
-        f"{MIN_FAULT_AUC} is the least accepted): it would not detect a real one either. "
-        "Check that the recordings hold the machine's sound (level, microphone placement), "
-        "record longer or in more of the machine's modes, or use a model trained on this "
-        "kind of machine. "
-        "Nothing written."
+        f"the calibrated detector ({names}) cannot tell strong synthetic faults from this "
+        f"machine's normal sound: at {STRONGEST_DB:g} dB, all kinds together AUC "
+        f"{judged.strong_pooled_auc:.2f}, the best-seen kind {judged.strong_fault_auc:.2f} "
+        f"({judged.strong_fault_z:.1f} standard errors above chance; it needs an AUC of "
+        f"{MIN_FAULT_AUC} and, unless all kinds together reach {MIN_FAULT_AUC}, "
+        f"{MIN_FAULT_Z} standard errors): it would not detect a real one either. Check that "
+        "the recordings hold the machine's sound (level, microphone placement), record "
+        "longer or in more of the machine's modes, or use a model trained on this kind of "
+        "machine. Nothing written."
     )
 
 

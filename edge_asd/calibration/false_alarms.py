@@ -55,11 +55,16 @@ def correlation_windows(runs: Sequence[np.ndarray], max_windows: int) -> float:
     clearly above noise (<= 2 / sqrt(pairs), about the 95% bound for independent scores,
     so that independent scores give 1 rather than a little more). Returns `max_windows`
     (the pessimistic end) when a lag has fewer than MIN_LAG_PAIRS pairs before the sum
-    stops, or when the scores do not vary.
+    stops, or when the scores do not vary; 1 when every recording is a single window (no
+    two windows share audio).
     """
-    runs = [np.asarray(r, dtype=np.float64) for r in runs if len(r) >= 2]
-    if not runs or max_windows <= 1:
+    if max_windows <= 1:
         return float(max(1, max_windows))
+    if runs and all(len(r) < 2 for r in runs):
+        return 1.0
+    runs = [np.asarray(r, dtype=np.float64) for r in runs if len(r) >= 2]
+    if not runs:
+        return float(max_windows)
     pooled = np.concatenate(runs)
     mean, variance = pooled.mean(), pooled.var()
     if not variance > 0:

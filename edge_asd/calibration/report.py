@@ -86,8 +86,8 @@ def render_report_png(result: Any, title: str) -> bytes:
     _draw_detectability(figure.add_subplot(2, 2, 3), result.rows)
     _draw_candidates(figure.add_subplot(2, 2, 4), result.selection)
     figure.suptitle(
-        f"{title}: threshold {choice.threshold:.3g}, {choice.expected_false_alarms_per_day:.3g} "
-        f"false alarms a day expected ({choice.alarm_model.describe()})",
+        f"{title}: threshold {choice.threshold:.3g}; false alarms expected a day: "
+        f"{choice.expected_false_alarms_per_day:.3g} ({choice.alarm_model.describe()})",
         fontsize=10,
     )
     figure.tight_layout()
@@ -131,11 +131,24 @@ def _draw_tail(axes, scores: np.ndarray, choice: ThresholdChoice, limits) -> Non
     exceedance = 1.0 - np.arange(1, len(scores) + 1) / (len(scores) + 1)
     axes.step(scores, exceedance, where="post", color="#567", label="normal windows above")
     floor = min(choice.window_exceedance, exceedance[-1]) / 10
+    grid = np.linspace(*limits, 400)
     if choice.fit is not None:
-        grid = np.linspace(*limits, 400)
+        used = "" if choice.method.startswith("gamma") else " (poor, not used)"
         axes.plot(
-            grid, np.maximum(choice.fit.sf(grid), floor / 10), color="#c50", label="gamma fit"
+            grid,
+            np.maximum(choice.fit.sf(grid), floor / 10),
+            color="#c50",
+            label=f"gamma fit{used}",
         )
+    tail = choice.params.get("tail")
+    if tail is not None:  # the generalised Pareto tail the threshold was read from
+        from scipy import stats
+
+        above = grid[grid >= tail["u"]]
+        sf = tail["fraction"] * stats.genpareto.sf(
+            above - tail["u"], tail["shape"], scale=tail["scale"]
+        )
+        axes.plot(above, np.maximum(sf, floor / 10), color="#270", label="Pareto tail fit (used)")
     axes.axvline(choice.threshold, color="#b00", linestyle="--", label="threshold")
     axes.axhline(
         choice.window_exceedance,

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from edge_asd.calibration.false_alarms import AlarmModel, correlation_windows
-from edge_asd.calibration.tail import fit_tail
+from edge_asd.calibration.tail import MIN_EXCEEDANCES, TAIL_QUANTILE, fit_tail
 from edge_asd.errors import UserError
 
 MIN_INDEPENDENT_WINDOWS = 30  # below this no tail can be fitted with any confidence
@@ -229,8 +229,9 @@ def _for_false_alarms(
     reach = EXTRAPOLATION if good or tail_good else 1.0
     needed = max(MIN_INDEPENDENT_WINDOWS, 1.0 / (reach * p))
     if n_independent < needed:
+        source = _tail_source(fit, tail, tail_good, len(scores))
         raise NotEnoughAudio(
-            _not_enough_message(per_day, p, model, needed, n_independent, window_seconds, fit)
+            _not_enough_message(per_day, p, model, needed, n_independent, window_seconds, source)
         )
     notes = [] if good or tail_good else [_poor_fit_note(fit)]
     if good:
@@ -261,6 +262,20 @@ def _poor_fit_note(fit: GammaFit | None) -> str:
     )
 
 
+def _tail_source(fit: GammaFit | None, tail, tail_good: bool, n_scores: int) -> str:
+    """Which tail the threshold would be read from, and why, for NotEnoughAudio."""
+    if fit is not None and fit.good:
+        return "the fitted gamma tail"
+    if tail_good:
+        return "the fitted Pareto tail (the gamma fit is poor)"
+    if tail is None:
+        needed = math.ceil(MIN_EXCEEDANCES / (1 - TAIL_QUANTILE) - 1e-9)
+        why = f"a tail fit needs at least {needed} windows, {n_scores} were given"
+    else:
+        why = "the Pareto tail fit is poor too"
+    return f"the empirical tail (the gamma fit is poor; {why})"
+
+
 def _not_enough_message(
     per_day: float,
     p: float,
@@ -268,16 +283,11 @@ def _not_enough_message(
     needed_independent: float,
     n_independent: float,
     window_seconds: float,
-    fit: GammaFit | None,
+    tail: str,
 ) -> str:
     needed_windows = math.ceil(needed_independent * model.block_windows)
     have_windows = round(n_independent * model.block_windows)
     needed_s = (needed_windows - 1) * model.hop_seconds + window_seconds
-    tail = (
-        "the fitted gamma tail"
-        if fit is not None and fit.good
-        else "the empirical tail (the gamma fit is poor)"
-    )
     return (
         f"{per_day:g} false alarm(s) a day with {model.describe()} needs a per-window "
         f"exceedance of {p:.2g}; to set that from {tail}, about {_duration(needed_s)} of "

@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         nargs="+",
         default=[],
         metavar="PATH",
-        help="normal sound of a second operating mode, kept raw in the knn bank",
+        help="normal sound of a second operating mode (a knn bank keeps its windows raw)",
     )
     parser.add_argument(
         "--scorer",
@@ -82,10 +82,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         help="expected false alarms a day (the default, at 1)",
     )
-    parser.add_argument("--hop-seconds", type=float, default=1.0, help="seconds between windows")
-    parser.add_argument("--k", type=int, default=3, help="windows above the threshold to open")
-    parser.add_argument("--n", type=int, default=5, help="... out of the last n windows")
-    parser.add_argument("--m-close", type=int, default=5, help="windows below to close")
+    parser.add_argument(
+        "--hop-seconds", type=float, default=1.0, help="seconds between windows (default 1)"
+    )
+    parser.add_argument(
+        "--k", type=int, default=3, help="windows above the threshold to open (default 3)"
+    )
+    parser.add_argument("--n", type=int, default=5, help="... of the last n windows (default 5)")
+    parser.add_argument("--m-close", type=int, default=5, help="windows below to close (default 5)")
     parser.add_argument("--seed", type=int, default=0, help="seed of k-means and the faults")
     parser.add_argument("--skip-bad-files", action="store_true", help="leave bad files out")
     parser.add_argument("--engine", default="onnxruntime", help="onnxruntime (default) | tensorrt")

@@ -12,7 +12,8 @@ When the binding matches several labels (a section's attribute classes, say
 among them (`reduce: max`, the default) or their mean (`reduce: mean`), as DCASE systems
 that classify sections and attributes commonly score a section by its classes. Summing
 their probabilities instead, as this scorer once did, gives a constant 1 when the binding
-covers every label of the model: such a binding cannot tell anything apart and is refused.
+covers every label of the model; such a binding is refused (the score would say only how
+sure the classifier is of any label, not of this machine's).
 """
 
 from __future__ import annotations
@@ -86,8 +87,8 @@ def usable_binding(labels: Sequence[str], binding: str | None) -> tuple[list[int
     if len(indices) == len(labels):
         return [], (
             f"label {binding!r} covers every label of the model ({len(labels)}), so the "
-            "section score cannot tell a fault from normal (it is the same for every "
-            "window); bind the machine to its own section or attribute label"
+            "section score would only say how sure the classifier is of any label, not of "
+            "this machine's; bind the machine to its own section or attribute label"
         )
     return indices, None
 

@@ -58,7 +58,7 @@ def test_bench_refuses_unusable_options(tiny_model, capsys, arguments, message):
 
 def test_bench_of_a_missing_model_says_which(tmp_path, capsys):
     assert main(["bench", "--model", str(tmp_path / "nowhere"), "--no-daemon"]) == 3
-    assert f"{tmp_path}/model.onnx: no such file" in capsys.readouterr().err
+    assert f"{tmp_path}/nowhere: no such model directory or file" in capsys.readouterr().err
 
 
 def daemon_result(label: str, **values) -> DaemonResult:

@@ -83,7 +83,7 @@ def test_scores_are_the_section_scores_of_each_window(tiny_model, clips, capsys)
 
 
 def test_a_label_covering_every_label_is_refused_saying_why(tiny_model, clips, capsys):
-    # the section score of a binding that covers every label is the same for every window
+    # a binding that covers every label says only how sure the classifier is of any label
     argv = ("--model", str(tiny_model), "--label", "fan", str(clips["ten"]))
     code, lines, err = score(capsys, *argv)
     assert code == EXIT_USAGE and lines == []

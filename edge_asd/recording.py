@@ -6,12 +6,19 @@ window k ends (exclusive) at sample `window_samples + k * hop_samples`. Memory i
 by the window, the block and the batch, never by the recording's length, so a day-long
 recording is scored in the same few megabytes as a ten-second clip.
 
+A recording shorter than one window is the one rule of `score`, `calibrate` and
+`edge-asd-train evaluate` (`short_recording`): at least half a window (5 s of a 10 s
+window) is tiled (repeated) to one window, with a warning; anything shorter is refused.
+Repeating a stationary machine sound keeps its spectrum; below half a window the repeats
+would dominate what the model hears.
+
 `LevelMeter` measures the level (silent seconds, clipped samples) and the length of the
 same blocks on the way, so the checks need no second read.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -19,6 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from edge_asd.audio import READ_BLOCK_SECONDS, SAMPLE_RATE, read_blocks
+
+MIN_TILE_FRACTION = 0.5  # of a window: the shortest recording that is tiled, not refused
 
 
 @dataclass(frozen=True)
@@ -35,6 +44,38 @@ class WindowBatch:
 
     def __len__(self) -> int:
         return len(self.end_samples)
+
+
+@dataclass(frozen=True)
+class ShortRecording:
+    """How a recording shorter than a window is treated: `tiled` to one window, or
+    refused with `problem` (None when it is long enough or tiled); `warning` says why."""
+
+    tiled: bool
+    problem: str | None
+    warning: str | None
+
+
+def short_recording(name: str, seconds: float, window_seconds: float) -> ShortRecording:
+    """The one rule for recordings shorter than a window (see the module), with messages."""
+    if seconds >= window_seconds:
+        return ShortRecording(False, None, None)
+    if seconds >= MIN_TILE_FRACTION * window_seconds:
+        warning = (
+            f"{name}: {seconds:.1f} s is shorter than a {window_seconds:g} s window; "
+            "tiled (repeated) to one window"
+        )
+        return ShortRecording(True, None, warning)
+    problem = (
+        f"{name}: {seconds:.1f} s is too short (a window is {window_seconds:g} s; at least "
+        f"{MIN_TILE_FRACTION * window_seconds:g} s can be tiled to one)"
+    )
+    return ShortRecording(False, problem, None)
+
+
+def tile_from_samples(window_samples: int) -> int:
+    """The fewest samples a recording needs to be tiled to one window."""
+    return math.ceil(MIN_TILE_FRACTION * window_samples)
 
 
 def read_recording(
@@ -65,13 +106,16 @@ def stream_windows(
     batch_size: int = 8,
     block_seconds: float = READ_BLOCK_SECONDS,
     on_block: Callable[[np.ndarray], object] | None = None,
+    tile_short: bool = False,
 ) -> Iterator[WindowBatch]:
     """Every full window of the files joined end to end, `batch_size` at a time.
 
     One channel (`channel`, from 0) or the channel mean when None, at `sample_rate`. The
     windows are those of `sliding_windows` on the joined signal; a recording shorter than
-    one window gives none. `on_block`, when given, sees every block of the joined signal
-    once, in order (e.g. `LevelMeter.feed`), before the windows it completes are yielded.
+    one window gives none, or with `tile_short` one window of it repeated when it holds
+    at least `tile_from_samples` (see `short_recording`). `on_block`, when given, sees
+    every block of the joined signal once, in order (e.g. `LevelMeter.feed`), before
+    the windows it completes are yielded.
     Raises AudioFileError, naming the file, when that file is reached and cannot be used;
     ValueError at once when a size is below 1.
     """
@@ -81,18 +125,29 @@ def stream_windows(
     if on_block is not None:
         blocks = _observed(blocks, on_block)
     return windows_of_blocks(
-        blocks, window_samples=window_samples, hop_samples=hop_samples, batch_size=batch_size
+        blocks,
+        window_samples=window_samples,
+        hop_samples=hop_samples,
+        batch_size=batch_size,
+        tile_short=tile_short,
     )
 
 
 def windows_of_blocks(
-    blocks: Iterable[np.ndarray], *, window_samples: int, hop_samples: int, batch_size: int = 8
+    blocks: Iterable[np.ndarray],
+    *,
+    window_samples: int,
+    hop_samples: int,
+    batch_size: int = 8,
+    tile_short: bool = False,
 ) -> Iterator[WindowBatch]:
     """The windows of a mono signal that arrives in blocks of any lengths, batched.
 
-    Lazy: `blocks` is consumed as the batches are; ValueError at once when a size is below 1.
+    `tile_short`: as in `stream_windows`. Lazy: `blocks` is consumed as the batches are;
+    ValueError at once when a size is below 1.
     """
-    return _cut(_WindowCutter(window_samples, hop_samples, batch_size), blocks)
+    tile_from = tile_from_samples(window_samples) if tile_short else None
+    return _cut(_WindowCutter(window_samples, hop_samples, batch_size, tile_from), blocks)
 
 
 def _cut(cutter: _WindowCutter, blocks: Iterable[np.ndarray]) -> Iterator[WindowBatch]:
@@ -117,7 +172,9 @@ class _WindowCutter:
     its kept samples moved to the front when a block does not fit after them.
     """
 
-    def __init__(self, window_samples: int, hop_samples: int, batch_size: int) -> None:
+    def __init__(
+        self, window_samples: int, hop_samples: int, batch_size: int, tile_from: int | None
+    ) -> None:
         for name, value in (
             ("window_samples", window_samples),
             ("hop_samples", hop_samples),
@@ -128,6 +185,7 @@ class _WindowCutter:
         self.window = window_samples
         self.hop = hop_samples
         self.batch_size = batch_size
+        self.tile_from = tile_from  # samples from which a signal shorter than a window is tiled
         self._buffer = np.empty(0, dtype=np.float32)
         self._lo = self._hi = 0
         self._start = 0  # index in the joined signal of _buffer[_lo]
@@ -156,7 +214,14 @@ class _WindowCutter:
         self._start += drop
 
     def finish(self) -> Iterator[WindowBatch]:
-        """The last, partly filled batch, if any."""
+        """The last, partly filled batch, if any; or the tiled window of a short signal."""
+        never_cut = self._next_end == self.window
+        if never_cut and self.tile_from is not None and self._seen >= self.tile_from:
+            # nothing was dropped: the buffer holds the whole signal
+            tiled = np.resize(self._buffer[self._lo : self._hi], self.window)
+            ends = np.array([self.window], dtype=np.int64)
+            yield WindowBatch(np.ascontiguousarray(tiled[None, :], dtype=np.float32), ends)
+            return
         if self._filled:
             n = self._filled
             yield WindowBatch(self._waveforms[:n], self._ends[:n])

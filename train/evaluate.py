@@ -7,9 +7,12 @@ engine, synthetic faults made from them, the detector chosen by what it detects,
 asked `--scorer`), with source-domain recordings as the main set and target-domain ones
 as the new condition. Each test clip is then streamed through the same engine and scored
 by the calibrated detector as `edge-asd score` scores a file (edge_asd.scoring.offline);
-a clip's score is the mean over its windows (one window for a 10 s clip; a clip shorter
-than a window is tiled to one, or padded). The decision threshold is the calibration's
-(the DCASE baseline's rule: a gamma fitted to honest normal scores, its 0.9 quantile).
+a clip's score is the mean over its windows (one window for a 10 s clip). A clip shorter
+than a window follows the rule of `score` and `calibrate`
+(edge_asd.recording.short_recording: at least half a window is tiled, a shorter one is
+skipped with a warning), or is padded with silence when the run asks for `pad`. The
+decision threshold is the calibration's (the DCASE baseline's rule: a gamma fitted to
+honest normal scores, its 0.9 quantile).
 """
 
 from __future__ import annotations
@@ -24,14 +27,14 @@ import numpy as np
 from edge_asd.audio import SAMPLE_RATE, audio_info, read_audio
 from edge_asd.calibration.build import AUTO, Result, Settings, calibrate
 from edge_asd.calibration.collect import CalibrationData, collect, file_sources
-from edge_asd.calibration.inputs import Recording, plan_recordings
+from edge_asd.calibration.inputs import plan_recordings
 from edge_asd.dcase import Clip, list_clips, machine_types
 from edge_asd.engines import Engine, open_engine
 from edge_asd.errors import AudioFileError, UserError
 from edge_asd.labels import make_label, matching_indices
 from edge_asd.metrics import SectionResult, section_result
 from edge_asd.model_file import load_model_info
-from edge_asd.recording import WindowBatch
+from edge_asd.recording import WindowBatch, short_recording, stream_windows
 from edge_asd.scoring.detector import Detector
 from edge_asd.scoring.features import WindowFeatures
 from edge_asd.scoring.offline import window_features_of
@@ -109,13 +112,19 @@ def clip_features(engine: Engine, clip: Clip, policy: str = "tile") -> WindowFea
 def clip_batches(
     clip_path: Path, window_samples: int, hop: int, policy: str = "tile"
 ) -> list[WindowBatch]:
-    """A test clip's windows: streamed when it holds one, else one tiled (or padded) window."""
+    """A test clip's windows, streamed (see the module for a clip shorter than a window).
+
+    Raises AudioFileError when it is unreadable or too short to tile."""
     seconds = audio_info(clip_path).seconds
-    if round(seconds * SAMPLE_RATE) >= window_samples:
-        recording = Recording(str(clip_path), (clip_path,), seconds)
-        return list(recording.windows(None, window_samples, hop))
-    window = fit_to_window(read_audio(clip_path).mono(), window_samples, policy)
-    return [WindowBatch(window[None, :], np.array([window_samples], dtype=np.int64))]
+    if policy == "pad" and round(seconds * SAMPLE_RATE) < window_samples:
+        window = fit_to_window(read_audio(clip_path).mono(), window_samples, policy)
+        return [WindowBatch(window[None, :], np.array([window_samples], dtype=np.int64))]
+    short = short_recording(str(clip_path), seconds, window_samples / SAMPLE_RATE)
+    if short.problem:
+        raise AudioFileError(short.problem)
+    return list(
+        stream_windows([clip_path], window_samples=window_samples, hop_samples=hop, tile_short=True)
+    )
 
 
 def score_clips(

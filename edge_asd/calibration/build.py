@@ -73,6 +73,7 @@ class Settings:
     false_alarms_per_day: float | None = None
     seed: int = 0
     source: str = ""
+    heard: dict | None = None  # edge_asd.calibration.heard.HeardAs.to_dict of the inputs
     refuse_blind: bool = True  # False: calibrate a blind detector anyway (evaluations)
 
 
@@ -230,6 +231,7 @@ def _calibration(
         audio_seconds=round(sum(data.seconds), 3),
         score_stats=score_stats(scores),
         level=level_record(data.features),
+        input=settings.heard,
         selection=selection_record(settings, selection, left_out),
         detectability={row.kind: row.to_dict() for row in rows},
         source=settings.source,

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from edge_asd.calibration.heard import HeardAs
 from edge_asd.calibration.schema import FORMAT_VERSION, CalibrationYaml
 from edge_asd.errors import ModelFileError, UserError
 from edge_asd.model_file import ModelInfo, sha256_of
@@ -62,6 +63,7 @@ class Calibration:
     audio_seconds: float
     score_stats: dict[str, float] = field(default_factory=dict)
     level: dict[str, Any] = field(default_factory=dict)
+    input: dict[str, Any] | None = None  # edge_asd.calibration.heard.HeardAs.to_dict
     selection: dict[str, Any] = field(default_factory=dict)
     detectability: dict[str, Any] = field(default_factory=dict)
     source: str = ""
@@ -71,6 +73,11 @@ class Calibration:
     def scorer(self) -> str:
         """The detector's kinds joined by '+', e.g. `twfr` or `knn+twfr`."""
         return self.detector.kind
+
+    @property
+    def heard(self) -> HeardAs | None:
+        """How its audio was taken (channel, rates); None for a calibration made before."""
+        return None if self.input is None else HeardAs.from_dict(self.input)
 
     @property
     def level_db(self) -> float | None:

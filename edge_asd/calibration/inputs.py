@@ -9,8 +9,9 @@ header gives rate and channels, and one pass in blocks measures length and level
 
 Files named in the DCASE layout with a recording attribute (`rec`, `flight`) are joined
 per recording in `seg` order, as the daemon would have heard them. A recording shorter
-than a window but at least half of one is tiled to a window, with a warning; anything
-shorter is a problem.
+than a window follows the rule `score` and `evaluate` share
+(edge_asd.recording.short_recording): at least half a window is tiled to a window, with a
+warning; anything shorter is a problem.
 """
 
 from __future__ import annotations
@@ -27,7 +28,13 @@ import numpy as np
 from edge_asd.audio import SAMPLE_RATE, audio_info
 from edge_asd.dcase import AUDIO_SUFFIXES, group_recordings, parse_clip
 from edge_asd.errors import AudioFileError, UserError
-from edge_asd.recording import LevelMeter, WindowBatch, read_recording, stream_windows
+from edge_asd.recording import (
+    LevelMeter,
+    WindowBatch,
+    read_recording,
+    short_recording,
+    stream_windows,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +43,6 @@ SILENT_RMS = 1e-4  # -80 dBFS: below any running machine at a sensible gain
 MAX_SILENT_FRACTION = 0.1  # of 1 s blocks
 CLIP_LEVEL = 0.99
 MAX_CLIPPED_FRACTION = 1e-3
-MIN_TILE_FRACTION = 0.5  # of a window
 
 
 @dataclass(frozen=True)
@@ -56,18 +62,13 @@ class Recording:
         A tiled recording (shorter than a window) gives one window: the recording
         repeated. Raises AudioFileError when a file changed since it was checked.
         """
-        if self.tiled:
-            samples = np.concatenate(list(read_recording(self.files, channel=channel)))
-            if len(samples) < window_samples:  # short: reading it whole is fine
-                tiled = np.resize(samples, window_samples)[None, :]  # repeats the recording
-                yield WindowBatch(tiled, np.array([window_samples], dtype=np.int64))
-                return
-        yield from stream_windows(
+        return stream_windows(
             self.files,
             window_samples=window_samples,
             hop_samples=hop_samples,
             channel=channel,
             batch_size=batch_size,
+            tile_short=self.tiled,
         )
 
 
@@ -206,19 +207,11 @@ def _group(
     for name, members in groups:
         total = sum(seconds[p] for p in members)
         shown = name if len(members) == 1 else f"{name} ({len(members)} files joined)"
-        if total >= window_seconds:
-            recordings.append(Recording(shown, members, total))
-        elif total >= MIN_TILE_FRACTION * window_seconds:
-            log.warning(
-                "%s: %.1f s is shorter than a %.0f s window; tiled to one window",
-                shown,
-                total,
-                window_seconds,
-            )
-            recordings.append(Recording(shown, members, total, tiled=True))
-        else:
-            problems.append(
-                f"{shown}: {total:.1f} s is too short (a window is {window_seconds:.0f} s; "
-                f"at least {MIN_TILE_FRACTION * window_seconds:.0f} s can be tiled)"
-            )
+        short = short_recording(shown, total, window_seconds)
+        if short.problem:
+            problems.append(short.problem)
+            continue
+        if short.warning:
+            log.warning("%s", short.warning)
+        recordings.append(Recording(shown, members, total, tiled=short.tiled))
     return recordings, problems

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from edge_asd.audio import SAMPLE_RATE
+from edge_asd.calibration.heard import HeardAs
 from edge_asd.calibration.inputs import level_problem
 from edge_asd.errors import EXIT_RUNTIME, AudioFileError, UserError
 
@@ -31,8 +32,9 @@ def record(
     channel: int | None,
     window_samples: int,
     on_frames: Callable[[int], None] | None = None,
-) -> list[np.ndarray]:
-    """`seconds` of one channel (default 0) of an input device: mono float32 stretches.
+) -> tuple[list[np.ndarray], HeardAs]:
+    """`seconds` of one channel (default 0) of an input device: mono float32 stretches,
+    and how they were heard (device, channel, the rate it was opened at).
 
     `on_frames(n)` is called as frames arrive (for a progress bar). Stretches shorter than
     a window are dropped with a warning. Raises AudioDeviceError (a UserError) when the
@@ -67,7 +69,14 @@ def record(
         log.warning(
             "%s: %d input overflow(s) while recording", source.device.name, source.overflows()
         )
-    return _usable(drain.stretches, source.device.name, window_samples)
+    heard = HeardAs(
+        column,
+        (source.channels,),
+        (source.opened_rate or SAMPLE_RATE,),
+        SAMPLE_RATE,
+        device=source.device.name,
+    )
+    return _usable(drain.stretches, source.device.name, window_samples), heard
 
 
 class _Drain:

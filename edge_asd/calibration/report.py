@@ -39,6 +39,7 @@ def summary_lines(result: Any) -> list[str]:
         f"{len(scores)} windows from {cal.n_recordings} recording(s); honest scores (z) median "
         f"{np.median(scores):.3g}, 99th percentile {np.quantile(scores, 0.99):.3g}, max "
         f"{scores.max():.3g}",
+        *([f"heard as {cal.heard.describe()}"] if cal.heard is not None else []),
         f"threshold {choice.threshold:.4g} by {choice.method.replace('_', ' ')}",
     ]
     if choice.fit is not None:

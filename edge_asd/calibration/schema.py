@@ -48,6 +48,17 @@ class DetectorYaml(_Strict):
     components: list[ComponentYaml] = Field(min_length=1, description="the fitted scorers")
 
 
+class InputYaml(_Strict):
+    """How the calibration's audio was taken (edge_asd.calibration.heard)."""
+
+    channel: int | None = Field(ge=0, description="channel used, from 0; null: the mean")
+    channels: list[int] = Field(min_length=1, description="channel counts of the recordings")
+    sample_rates_hz: list[int] = Field(min_length=1, description="their own sample rates")
+    model_rate_hz: int = Field(gt=0, description="the model's rate, resampled to")
+    resampled: bool = Field(description="whether any recording was resampled")
+    device: str | None = Field(None, description="the input device of a live recording")
+
+
 class CalibrationYaml(_Strict):
     """The whole file (see edge_asd.calibration.file)."""
 
@@ -69,6 +80,7 @@ class CalibrationYaml(_Strict):
     audio_seconds: float = Field(ge=0)
     score_stats: dict[str, float] = Field(default_factory=dict)
     level: dict[str, Any] = Field(default_factory=dict, description="input level at calibration")
+    input: InputYaml | None = Field(None, description="channel and rates it was made from")
     selection: dict[str, Any] = Field(default_factory=dict, description="how it was chosen")
     detectability: dict[str, Any] = Field(default_factory=dict, description="per fault kind")
     source: str = ""

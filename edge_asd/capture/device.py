@@ -64,6 +64,7 @@ class DeviceSource(Source):
         self.device = self._check_channels(find_input_device(device), channels)
         super().__init__(RingBuffer(round(capacity_seconds * sample_rate), channels, sample_rate))
         self.device_rate = device_rate
+        self.opened_rate: int | None = None  # the rate the stream was last opened at, Hz
         self.sample_format = sample_format
         self.capacity_seconds = capacity_seconds
         self.stall_seconds = stall_seconds
@@ -167,6 +168,7 @@ class DeviceSource(Source):
                 f"{rate} Hz, {self.sample_format}): {exc}"
             ) from None
         self.device = device
+        self.opened_rate = rate
         self._stream = stream
         self._opened_at = time.monotonic()
         if self._resampler is not None:

@@ -122,10 +122,11 @@ def run(args: argparse.Namespace) -> int:
     engine = open_engine(args.model, args.engine, threads=args.threads)
     try:
         if main_plan is None:
-            main, note = _recorded_sources(args, engine.info, hop)
+            main, note, heard = _recorded_sources(args, engine.info, hop)
         else:
             main = _file_sources(args, main_plan, info, hop)
             note = _describe(args.input, main_plan)
+            heard = _heard_from(main_plan + new_plan, args.channel, info)
         new = _file_sources(args, new_plan, info, hop, new_condition=True)
         if new:
             note += f"; new condition: {_describe(args.new_condition, new_plan)}"
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             advance=progress.advance,
         )
         progress.close()
-        result = calibrate(data, replace(settings, source=note), engine.info)
+        settings = replace(settings, source=note, heard=heard.to_dict())
+        result = calibrate(data, settings, engine.info)
     finally:
         engine.close()
     for warning in result.choice.warnings:
@@ -173,7 +175,7 @@ def _recorded_sources(args, info, hop: int):
     from edge_asd.windows import window_starts
 
     progress = Progress(round(args.record * info.sample_rate), f"recording {args.record:g} s")
-    stretches = record(
+    stretches, heard = record(
         args.record, args.device, args.channel, info.window_samples, progress.advance
     )
     progress.close()
@@ -189,9 +191,17 @@ def _recorded_sources(args, info, hop: int):
         count = len(window_starts(len(samples), info.window_samples, hop))
         name = f"live capture, stretch {i + 1}"
         sources.append(Source(name, len(samples) / info.sample_rate, count, stream))
-    channel = 0 if args.channel is None else args.channel
     where = args.device or "the default input"
-    return sources, f"recorded {args.record:g} s from {where}, channel {channel}"
+    return sources, f"recorded {args.record:g} s from {where}, channel {heard.channel}", heard
+
+
+def _heard_from(recordings, channel: int | None, info):
+    """How the recordings' audio is taken (edge_asd.calibration.heard), from their headers."""
+    from edge_asd.audio import audio_info
+    from edge_asd.calibration.heard import heard_from_files
+
+    headers = [audio_info(path) for r in recordings for path in r.files]
+    return heard_from_files(headers, channel, info.sample_rate)
 
 
 def _settings(args: argparse.Namespace, settings_type):

@@ -2,12 +2,23 @@
 
     edge-asd score --model M (--calibration C | --label LABEL) [--hop-seconds H] [--json] FILES...
 
-Per file: the number of windows, the max and mean window score and, with a calibration,
-its threshold, how many windows were above it and whether the calibration's k-of-n rule
-opens an anomaly event anywhere in the file. With `--json`, one object per file per line
-with exactly the keys of `JSON_KEYS` (other tools parse it: keep it stable). A file that
-cannot be scored (unreadable, shorter than one window) gets an error line on stderr; the
-other files are still scored and the exit status is non-zero.
+Per file: its length, the number of windows, the max and mean window score and, with a
+calibration, its threshold, how many windows were above it, the verdict (`anomalous`)
+and the rule that gave it (`rule`), and the median level against the calibration's
+(`level_offset_db`). With `--json`, one object per file per line with exactly the keys of
+`JSON_KEYS` (other tools parse it: keep it stable; keys are only ever added).
+
+The verdict is the daemon's k-of-n rule (edge_asd.scoring.offline.verdict); a recording
+shorter than the span that rule needs (window + (n-1) hops, 14 s for 3 of 5 at 1 s) is
+judged by the same share of its windows (1 of 1 for a 10 s clip). A recording shorter
+than a window is tiled when it holds at least half of one, else refused
+(edge_asd.recording.short_recording), as in `calibrate` and `evaluate`.
+
+The audio is taken as the calibration took it: its channel unless --channel says
+otherwise; a different channel, channel count, sample rate or a level more than 6 dB
+away is warned about (edge_asd.calibration.heard). A file that cannot be scored
+(unreadable, too short) gets an error line on stderr; the other files are still scored
+and the exit status is non-zero.
 """
 
 from __future__ import annotations
@@ -26,16 +37,27 @@ from edge_asd.errors import EXIT_USAGE, AudioFileError, UserError
 
 JSON_KEYS = (
     "file",
+    "seconds",
     "windows",
     "max_score",
     "mean_score",
     "threshold",
     "windows_above",
     "anomalous",
+    "rule",
+    "level_offset_db",
 )
 DEFAULT_HOP_SECONDS = 1.0
 
 log = logging.getLogger(__name__)
+
+VERDICT_HELP = (
+    "A file is ANOMALY when the calibration's k-of-n rule (3 of 5 windows above the "
+    "threshold by default) opens an event in it. A file shorter than that rule's span "
+    "(window + (n-1) hops: 14 s by default) is judged by the same share of its windows "
+    "(1 of 1 for a 10 s clip, 2 of 3 for 12 s); the rule used is printed. A file shorter "
+    "than a window is tiled to one when it holds at least half a window, else refused."
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -43,7 +65,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "score",
         help="score recordings offline",
         description="Score audio files window by window, as the daemon would, and say "
-        "whether each would raise an anomaly event.",
+        "whether each would raise an anomaly event. " + VERDICT_HELP,
     )
     parser.add_argument("files", nargs="+", metavar="FILES", help="WAV or FLAC files")
     parser.add_argument("--model", required=True, help="model directory (model.onnx + .yaml)")
@@ -60,7 +82,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="one JSON object per file per line")
     parser.add_argument(
-        "--channel", type=int, default=None, help="score this channel (default: channel mean)"
+        "--channel",
+        type=int,
+        default=None,
+        help="score this channel, from 0 (default: the calibration's, else the channel mean)",
     )
     parser.add_argument("--engine", default="onnxruntime", help="onnxruntime (default) | tensorrt")
     parser.add_argument("--threads", type=int, default=None, help="onnxruntime intra-op threads")
@@ -69,28 +94,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What a calibration decides: threshold and the decider's k-of-n and m_close."""
+class Reference:
+    """What a calibration says of a file's scores: the threshold, the decider's k-of-n and
+    m_close, how the calibration heard the machine (None: not recorded) and its level."""
 
     threshold: float
     k: int
     n: int
     m_close: int
+    heard: Any = None  # edge_asd.calibration.heard.HeardAs
+    level_db: float | None = None
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_asd.calibration.heard import channel_for
     from edge_asd.engines import open_engine
 
     if args.batch_size < 1:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}", EXIT_USAGE)
     engine = open_engine(args.model, args.engine, threads=args.threads)
     try:
-        detector, decision, hop = _setup(args, engine.info)
+        detector, reference, hop = _setup(args, engine.info)
+        heard = reference.heard if reference else None
+        channel = channel_for(heard, args.channel)
+        if args.channel is None and heard is not None and channel is not None:
+            log.info("scoring channel %d, as the calibration did (--channel to change)", channel)
         failed = 0
         for path in args.files:
             try:
                 result = score_file(
-                    engine, detector, path, hop, decision, args.channel, args.batch_size
+                    engine, detector, path, hop, reference, channel, args.batch_size
                 )
             except AudioFileError as exc:
                 print(f"edge-asd score: error: {exc}", file=sys.stderr)
@@ -103,18 +136,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _setup(args: argparse.Namespace, info):
-    """(detector, decision or None, hop in samples) from --calibration or --label."""
+    """(detector, Reference or None, hop in samples) from --calibration or --label."""
     from edge_asd.windows import hop_samples
 
-    decision: Decision | None = None
+    reference: Reference | None = None
     hop_seconds = args.hop_seconds
     if args.calibration:
         from edge_asd.calibration.file import load_calibration
 
         calibration = load_calibration(args.calibration, info)
         detector = calibration.detector
-        decision = Decision(
-            calibration.threshold, calibration.k, calibration.n, calibration.m_close
+        reference = Reference(
+            calibration.threshold,
+            calibration.k,
+            calibration.n,
+            calibration.m_close,
+            calibration.heard,
+            calibration.level_db,
         )
         if hop_seconds is None:
             hop_seconds = calibration.hop_seconds
@@ -126,7 +164,7 @@ def _setup(args: argparse.Namespace, info):
         hop = hop_samples(hop_seconds, info.sample_rate)
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
-    return detector, decision, hop
+    return detector, reference, hop
 
 
 def section_detector(info, binding: str):
@@ -182,17 +220,30 @@ def score_file(
     detector,
     path: str,
     hop: int,
-    decision: Decision | None,
+    reference: Reference | None,
     channel: int | None = None,
     batch_size: int = 8,
 ) -> dict[str, Any]:
-    """The JSON_KEYS summary of one file, streamed in bounded memory; AudioFileError when
-    it is unreadable or shorter than one window."""
+    """The JSON_KEYS summary of one file, streamed in bounded memory (see the module);
+    AudioFileError when it is unreadable or too short even to tile."""
+    from edge_asd.audio import audio_info
     from edge_asd.calibration.inputs import level_meter
-    from edge_asd.recording import stream_windows
-    from edge_asd.scoring.offline import decide, opens_event, score_windows
+    from edge_asd.recording import short_recording, stream_windows
+    from edge_asd.scoring.offline import score_windows
 
     info = engine.info
+    header = audio_info(path)
+    window_seconds = info.window_samples / info.sample_rate
+    short = short_recording(str(path), header.seconds, window_seconds)
+    if short.problem:
+        raise AudioFileError(short.problem)
+    if short.warning:
+        log.warning("%s", short.warning)
+    if reference is not None and reference.heard is not None:
+        from edge_asd.calibration.heard import differences
+
+        for difference in differences(reference.heard, channel, header):
+            log.warning("%s: %s", path, difference)
     meter = level_meter(info.sample_rate)
     batches = stream_windows(
         [path],
@@ -202,30 +253,64 @@ def score_file(
         sample_rate=info.sample_rate,
         batch_size=batch_size,
         on_block=meter.feed,
+        tile_short=True,
     )
     scores = score_windows(engine, detector, batches, stream=str(path))
     for warning in doubtful_input(path, meter, info.sample_rate):
         log.warning("%s", warning)
-    if len(scores) == 0:
-        raise AudioFileError(
-            f"{path}: {meter.seconds:.2f} s is shorter than one window "
-            f"({info.window_samples / info.sample_rate:g} s)"
-        )
+    if len(scores) == 0:  # the header promised more than the file held
+        raise AudioFileError(f"{path}: {meter.seconds:.2f} s of audio held no window")
     result: dict[str, Any] = {
         "file": str(path),
+        "seconds": round(meter.seconds, 3),
         "windows": len(scores),
         "max_score": float(scores.scores.max()),
         "mean_score": float(scores.scores.mean()),
         "threshold": None,
         "windows_above": None,
         "anomalous": None,
+        "rule": None,
+        "level_offset_db": None,
     }
-    if decision is not None:
-        events = decide(scores, decision.threshold, decision.k, decision.n, decision.m_close)
-        result["threshold"] = float(decision.threshold)
-        result["windows_above"] = int((scores.scores > decision.threshold).sum())
-        result["anomalous"] = opens_event(events)
+    if reference is not None:
+        result.update(_judged(scores, reference, meter.seconds, hop / info.sample_rate, info))
+        _warn_level(path, result["level_offset_db"])
     return result
+
+
+def _judged(scores, reference: Reference, seconds: float, hop_seconds: float, info) -> dict:
+    """The keys a calibration adds: threshold, windows above, verdict, rule, level offset."""
+    from edge_asd.scoring.offline import verdict
+
+    window_seconds = info.window_samples / info.sample_rate
+    span_seconds = window_seconds + (reference.n - 1) * hop_seconds
+    judged = verdict(
+        scores,
+        reference.threshold,
+        reference.k,
+        reference.n,
+        reference.m_close,
+        span_seconds,
+        seconds,
+    )
+    offset = None
+    if reference.level_db is not None:
+        offset = round(float(np.median(scores.level_db)) - reference.level_db, 2)
+    return {
+        "threshold": float(reference.threshold),
+        "windows_above": int((scores.scores > reference.threshold).sum()),
+        "anomalous": judged.anomalous,
+        "rule": judged.rule,
+        "level_offset_db": offset,
+    }
+
+
+def _warn_level(path: str, offset_db: float | None) -> None:
+    from edge_asd.calibration.heard import level_difference
+
+    said = level_difference(offset_db)
+    if said:
+        log.warning("%s: %s", path, said)
 
 
 def _human_line(result: dict[str, Any]) -> str:
@@ -236,6 +321,7 @@ def _human_line(result: dict[str, Any]) -> str:
     if result["threshold"] is None:
         return line
     verdict = "ANOMALY" if result["anomalous"] else "normal"
-    return (
-        f"{line}, threshold {result['threshold']:.4g}, {result['windows_above']} above: {verdict}"
-    )
+    line += f", threshold {result['threshold']:.4g}, {result['windows_above']} above"
+    if result["level_offset_db"] is not None:
+        line += f", level {result['level_offset_db']:+.1f} dB"
+    return f"{line}: {verdict} ({result['rule']})"

@@ -61,9 +61,53 @@ def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
                 calibration.hop_seconds,
                 config.audio.hop_seconds,
             )
+        for difference in heard_differences(config, machine, calibration):
+            log.warning("%s: %s", where, difference)
         decider = make_decider(machine, calibration, where)
         machines.append(MachineRuntime(machine.name, machine.source, calibration, decider))
     return machines
+
+
+def heard_differences(config: Config, machine: MachineConfig, calibration: Any) -> list[str]:
+    """How the machine's source differs from the way its calibration heard the machine
+    (edge_asd.calibration.heard): the channel mean where the daemon hears one channel,
+    another sample rate. Empty when the calibration did not record it."""
+    heard = calibration.heard
+    if heard is None:
+        return []
+    said = []
+    if heard.channel is None and max(heard.channels) > 1:
+        said.append(
+            f"calibrated on the mean of {max(heard.channels)} channels, but the daemon "
+            f"hears one (channel {machine.channel}): scores are on another scale; calibrate "
+            f"with --channel {machine.channel}"
+        )
+    rate = source_rate(next(s for s in config.audio.sources if s.name == machine.source))
+    if rate is not None and rate not in heard.sample_rates_hz:
+        rates = "/".join(str(r) for r in heard.sample_rates_hz)
+        said.append(
+            f"its source delivers {rate} Hz, the calibration's audio was {rates} Hz: another "
+            "recorder or setting, its band and noise may differ; calibrate from this source "
+            "(edge-asd calibrate --record)"
+        )
+    return said
+
+
+def source_rate(source: Any) -> int | None:
+    """The sample rate a source delivers before resampling, Hz, when known before it opens."""
+    if isinstance(source, DeviceSource):
+        return source.device_rate  # None: 16 kHz if the device can (known once open)
+    if isinstance(source, FileSource):
+        from edge_asd.audio import audio_info
+        from edge_asd.errors import AudioFileError
+
+        try:
+            return audio_info(source.path).sample_rate
+        except AudioFileError:
+            return None  # the source says so when it opens
+    from edge_asd.audio import SAMPLE_RATE
+
+    return SAMPLE_RATE
 
 
 def make_decider(machine: MachineConfig, calibration: Any, where: str) -> Decider:

@@ -6,10 +6,19 @@ once, as in the daemon), become `WindowFeatures` and are scored by the machine's
 detector; the decider then runs over the scores in order. So `edge-asd score` on a file
 says what the daemon would have said listening to it, and memory does not grow with the
 recording's length (a few bytes a window are kept: its score, end and level).
+
+A recording's verdict (`verdict`) is the decider's: does k of n open an event? A
+recording with fewer than n windows (shorter than the confirmation span, window + (n-1)
+hops: 14 s for 3 of 5 at 1 s hops) cannot hold the n windows the daemon always has in
+view, and with fewer than k windows no event could ever open: a 10 s DCASE clip would be
+"normal" whatever it sounds like. Such a recording is judged by the same share of its
+windows: at least ceil(k * w / n) of its w windows above the threshold (1 of 1 for a
+10 s clip, 2 of 3 for 12 s), and the verdict says which rule gave it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -87,3 +96,38 @@ def decide(
 def opens_event(events: list[DecisionEvent]) -> bool:
     """Whether any event started."""
     return any(event.type == START for event in events)
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Whether a recording is anomalous, and the rule that said so, e.g. `3 of 5 windows`
+    or `1 of 1 windows: 10.0 s is shorter than the 14 s that 3 of 5 needs`."""
+
+    anomalous: bool
+    rule: str
+
+
+def verdict(
+    scores: WindowScores,
+    threshold: float,
+    k: int,
+    n: int,
+    m_close: int,
+    span_seconds: float,
+    seconds: float,
+) -> Verdict:
+    """The recording's verdict (see the module). `span_seconds`: window + (n-1) hops, the
+    length the k-of-n rule needs; `seconds`: the recording's length, for the rule's text.
+    ValueError when there is no window."""
+    windows = len(scores)
+    if windows == 0:
+        raise ValueError("no window to judge")
+    if windows >= n:
+        return Verdict(opens_event(decide(scores, threshold, k, n, m_close)), f"{k} of {n} windows")
+    needed = max(1, math.ceil(k * windows / n))
+    above = int((scores.scores > threshold).sum())
+    rule = (
+        f"{needed} of {windows} windows: {seconds:.1f} s is shorter than the "
+        f"{span_seconds:g} s that {k} of {n} needs"
+    )
+    return Verdict(above >= needed, rule)

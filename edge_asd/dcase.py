@@ -2,19 +2,31 @@
 
 File names read `section_XX_<source|target>_<train|test>_<normal|anomaly>_NNNN[_attrs].wav`,
 where attrs are `_<key>_<value>` pairs (e.g. `_flight_0r01_seg_03`). Training, calibration,
-evaluation and the quality report all read clips through `list_clips`.
+evaluation and the quality report all read clips through `list_clips`, which walks a
+folder as every input folder is walked (edge_asd.input_files).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
 from edge_asd.errors import UserError
+from edge_asd.input_files import (
+    AUDIO_SUFFIXES,
+    NO_AUDIO,
+    Skipped,
+    skip_reason,
+    summary,
+    walk_inputs,
+)
 
-AUDIO_SUFFIXES = (".wav", ".flac")
+log = logging.getLogger(__name__)
+
+NOT_NAMED = "not named in the DCASE form"
 _NAME = re.compile(
     r"section_(?P<section>\d{2})_(?P<domain>source|target)_(?P<split>train|test)_"
     r"(?P<condition>normal|anomaly)_(?P<index>\d+)(?:_(?P<attrs>.+))?$"
@@ -70,27 +82,53 @@ def machine_types(root: str | Path) -> list[str]:
     root = Path(root)
     if not root.is_dir():
         raise UserError(f"{root}: no such directory")
-    return sorted(d.name for d in root.iterdir() if (d / "train").is_dir() or (d / "test").is_dir())
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if skip_reason(d.name) is None and ((d / "train").is_dir() or (d / "test").is_dir())
+    )
 
 
 def list_clips(root: str | Path, machine_type: str, split: str) -> list[Clip]:
-    """Every clip of `<root>/<machine_type>/<split>/`, sorted by name.
+    """Every clip under `<root>/<machine_type>/<split>/`, in path order.
 
-    Raises UserError when the folder is missing or holds no clip named in the DCASE form
-    (naming up to three of the files that are there).
+    The folder is walked as every input folder is (edge_asd.input_files: links followed,
+    hidden, system and non-audio files left out); files not named in the DCASE form are
+    left out too. Logs a summary of what was used and left out (INFO), each path left out
+    (DEBUG) and each problem, such as a broken link (WARNING). Raises UserError when the
+    folder is missing or holds no clip named in the DCASE form (naming up to three of the
+    files that are there).
     """
     folder = Path(root) / machine_type / split
     if not folder.is_dir():
         raise UserError(f"{folder}: no such directory (expected the DCASE 2022 layout)")
-    files = sorted(p for p in folder.iterdir() if p.is_file())
-    clips = [c for c in (parse_clip(p, machine_type) for p in files) if c is not None]
+    found = walk_inputs([folder])
+    skipped = [s for s in found.skipped if s.reason != NO_AUDIO]
+    clips = []
+    for path in found.files:
+        clip = parse_clip(path, machine_type)
+        if clip is None:
+            skipped.append(Skipped(path, NOT_NAMED))
+        else:
+            clips.append(clip)
+    _log_listing(folder, [c.path for c in clips], skipped)
     if not clips:
-        shown = ", ".join(p.name for p in files[:3]) or "nothing"
+        named = sorted(skipped, key=lambda s: s.reason != NOT_NAMED)  # misnamed audio first
+        shown = ", ".join(s.path.name for s in named[:3]) or "nothing"
         raise UserError(
             f"{folder}: no clip named section_XX_<source|target>_{split}_<normal|anomaly>_NNNN"
             f"[_attrs].wav (found {shown})"
         )
     return clips
+
+
+def _log_listing(folder: Path, used: list[Path], skipped: list[Skipped]) -> None:
+    log.info("%s: %s", folder, summary(used, skipped))
+    for item in skipped:
+        if item.problem:
+            log.warning("left out: %s", item)
+        else:
+            log.debug("skipped %s", item)
 
 
 def group_recordings(clips: list[Clip], key: str) -> dict[tuple[str, ...], list[Clip]]:

@@ -1,6 +1,7 @@
 """The normal recordings a calibration reads: files checked one by one, clips joined.
 
-Files and folders (searched recursively for .wav and .flac) are read and checked: a file
+Files and folders (walked as edge_asd.input_files says: links followed, hidden, system
+and non-audio files left out and counted, a summary logged) are read and checked: a file
 that cannot be read, is empty, silent (or silent for a good part: was the machine off?),
 clipped, recorded below the model's sample rate (upsampling cannot restore the missing
 band), named as an anomaly clip, or too short is a problem; every problem is reported at
@@ -26,8 +27,9 @@ from pathlib import Path
 import numpy as np
 
 from edge_asd.audio import SAMPLE_RATE, audio_info
-from edge_asd.dcase import AUDIO_SUFFIXES, group_recordings, parse_clip
+from edge_asd.dcase import group_recordings, parse_clip
 from edge_asd.errors import AudioFileError, UserError
+from edge_asd.input_files import walk_inputs
 from edge_asd.recording import (
     LevelMeter,
     WindowBatch,
@@ -73,24 +75,19 @@ class Recording:
 
 
 def find_audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], list[str]]:
-    """Audio files given directly or found under folders, and one problem line per bad path."""
-    files: list[Path] = []
-    problems: list[str] = []
-    for given in paths:
-        path = Path(given)
-        if path.is_dir():
-            found = sorted(
-                p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-            )
-            if not found:
-                problems.append(f"{path}: folder holds no .wav or .flac file")
-            files.extend(found)
-        elif path.exists():
-            files.append(path)
-        else:
-            problems.append(f"{path}: no such file or folder")
-    unique = list(dict.fromkeys(files))
-    return unique, problems
+    """The files `paths` contribute (edge_asd.input_files) and one problem line per bad path.
+
+    Logs what was left out and why: one summary line at INFO when a folder was walked or
+    something was left out, each path at DEBUG.
+    """
+    found = walk_inputs(paths)
+    if found.skipped or any(os.path.isdir(p) for p in paths):
+        shown = ", ".join(str(p) for p in paths[:2])
+        shown += f" and {len(paths) - 2} more" if len(paths) > 2 else ""
+        log.info("%s: %s", shown, found.summary())
+    for item in found.skipped:
+        log.debug("skipped %s", item)
+    return found.files, [str(item) for item in found.problems]
 
 
 def check_file(path: Path, channel: int | None) -> tuple[float, str | None]:

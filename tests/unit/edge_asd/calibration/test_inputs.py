@@ -117,6 +117,41 @@ def test_missing_paths_and_empty_folders_are_named(tmp_path: Path):
     assert "empty_folder: folder holds no .wav" in str(caught.value)
 
 
+def test_a_folder_linked_elsewhere_is_used_and_what_was_left_out_is_summarised(tmp_path, caplog):
+    """Issue 16 item 1: a folder link in --input was not followed, and nothing said so."""
+    for i, day in enumerate(("normal/day1", "elsewhere/day2")):
+        (tmp_path / day).mkdir(parents=True)
+        write_wav(tmp_path / day / "rec.wav", machine(12, seed=i))
+    (tmp_path / "normal" / "day2").symlink_to(tmp_path / "elsewhere" / "day2")
+    (tmp_path / "normal" / "notes.txt").write_text("gain 3")
+    (tmp_path / "normal" / ".DS_Store").write_bytes(b"")
+    with caplog.at_level(logging.INFO):
+        recordings = plan([tmp_path / "normal"])
+    assert [r.files for r in recordings] == [
+        (tmp_path / "normal" / "day1" / "rec.wav",),
+        (tmp_path / "normal" / "day2" / "rec.wav",),
+    ]
+    said = "2 files used; 2 skipped: 1 system file (.DS_Store), 1 not audio (notes.txt)"
+    assert f"{tmp_path / 'normal'}: {said}" in caplog.messages
+
+
+def test_a_broken_link_in_an_input_folder_is_a_problem_unless_bad_files_are_skipped(
+    tmp_path, caplog
+):
+    (tmp_path / "normal").mkdir()
+    write_wav(tmp_path / "normal" / "rec.wav", machine(12))
+    (tmp_path / "normal" / "day2").symlink_to(tmp_path / "unmounted" / "day2")
+    with pytest.raises(AudioFileError) as caught:
+        plan([tmp_path / "normal"])
+    assert f"{tmp_path / 'normal' / 'day2'}: broken link (to {tmp_path / 'unmounted'}" in str(
+        caught.value
+    )
+    with caplog.at_level(logging.WARNING):
+        recordings = plan([tmp_path / "normal"], skip_bad=True)
+    assert [r.files for r in recordings] == [(tmp_path / "normal" / "rec.wav",)]
+    assert any("left out" in m and "broken link" in m for m in caplog.messages)
+
+
 def test_a_higher_rate_stereo_file_is_resampled(tmp_path: Path):
     stereo = np.stack([machine(12), machine(12, seed=1)], axis=1)
     path = tmp_path / "studio.flac"

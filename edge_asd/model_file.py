@@ -26,6 +26,10 @@ INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("embedding", "logits", "logmel")
 MODEL_ONNX = "model.onnx"
 MODEL_YAML = "model.yaml"
+MODEL_MAPPING = (
+    "a mapping of keys (format_version: ..., labels: ...) as `edge-asd-train export` writes "
+    "it; export the model again"
+)
 
 
 @dataclass(frozen=True)
@@ -177,6 +181,7 @@ def _parse(yaml_path: Path, onnx_path: Path, without_split: bool = False) -> Mod
     """model.yaml validated (ModelFileError listing every problem), as a ModelInfo."""
     from pydantic import ValidationError
 
+    from edge_asd.config.yaml_file import read_yaml_file
     from edge_asd.model_schema import (
         ModelYaml,
         problems_message,
@@ -184,10 +189,8 @@ def _parse(yaml_path: Path, onnx_path: Path, without_split: bool = False) -> Mod
         validation_problems,
     )
 
-    document = _read_yaml(yaml_path)
+    document = read_yaml_file(yaml_path, "model.yaml", ModelFileError, MODEL_MAPPING)
     raw = document.data
-    if not isinstance(raw, dict):
-        raise ModelFileError(f"{yaml_path}:1: not a valid model.yaml (expected a mapping of keys)")
     if without_split:
         raw = {key: value for key, value in raw.items() if key != "split"}
     if raw.get("format_version") != FORMAT_VERSION:
@@ -218,20 +221,3 @@ def _parse(yaml_path: Path, onnx_path: Path, without_split: bool = False) -> Mod
 def _split_info(data: dict[str, Any]) -> SplitInfo:
     files = {name: SplitFile(**data.pop(name)) for name in ("network", "columns", "window")}
     return SplitInfo(**data, **files)
-
-
-def _read_yaml(yaml_path: Path):
-    """model.yaml with the line of each key; ModelFileError when it is not YAML."""
-    from edge_asd.config.yaml_lines import DuplicateKeyError, format_path, parse_yaml
-
-    try:
-        return parse_yaml(yaml_path.read_text(encoding="utf-8"))
-    except DuplicateKeyError as exc:
-        raise ModelFileError(f"{yaml_path}:{exc.line}: {format_path(exc.path)}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{yaml_path}:{mark.line + 1}" if mark else str(yaml_path)
-        problem = getattr(exc, "problem", None) or exc
-        raise ModelFileError(f"{where}: not valid YAML: {problem}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ModelFileError(f"{yaml_path}: cannot read it ({exc})") from None

@@ -2,7 +2,7 @@
 
 The daemon's loader (edge_asd/config/load.py) does the same for its own schema; this is
 the training side of it, for the recipe models of train/config.py: the file is read with
-edge_asd.config.yaml_lines (line of every key, duplicate keys refused) and printed with
+edge_asd.config.yaml_file (the reader of every user YAML: line of every key) and printed with
 edge_asd.config.load.format_problems, every problem at once.
 """
 
@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from edge_asd.config.checks import Problem
-from edge_asd.config.load import format_problems, read_document, unknown_key_message
+from edge_asd.config.load import format_problems, unknown_key_message
+from edge_asd.config.yaml_file import read_yaml_file
 from edge_asd.config.yaml_lines import (
     KeyPath,
     YamlDocument,
@@ -23,6 +24,7 @@ from edge_asd.config.yaml_lines import (
 from edge_asd.errors import ConfigError
 
 MAX_VALUE_CHARS = 60
+RECIPE_MAPPING = "a mapping of recipe keys (epochs: ..., model: ...)"
 
 
 class CheckFailed(ValueError):
@@ -34,13 +36,9 @@ class CheckFailed(ValueError):
 
 
 def read_recipe(path: Path) -> YamlDocument:
-    """The YAML of a recipe with the line of every key; ConfigError when it is not one."""
-    document = read_document(path, "recipe")
-    if document.data is None:
-        return YamlDocument({}, document.lines)
-    if not isinstance(document.data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping of recipe keys (epochs: ..., model: ...)")
-    return document
+    """The YAML of a recipe with the line of every key (an empty file: every default);
+    ConfigError naming the file, line and column when it is not one."""
+    return read_yaml_file(path, "recipe", ConfigError, RECIPE_MAPPING, allow_empty=True)
 
 
 def recipe_message(

@@ -1,8 +1,9 @@
 """calibration.yaml's schema (format 2): strict pydantic models, every field described.
 
 A calibration is read with the same machinery as the daemon's config
-(edge_asd.config.load): the line of every key is kept, and every wrong type or value is
-one line `FILE:LINE: KEY.PATH: VALUE: what was expected`, all in one ModelFileError.
+(edge_asd.config.yaml_file, edge_asd.config.load): the line of every key is kept, and
+every wrong type or value is one line `FILE:LINE: KEY.PATH: VALUE: what was expected`,
+all in one ModelFileError.
 The selection and detectability sections are the record of how the calibration was made
 (for people and the report); they are checked for shape, not used for scoring.
 """
@@ -19,6 +20,10 @@ from edge_asd.errors import ModelFileError
 
 FORMAT_VERSION = 2
 NAME_PATTERN = r"^[A-Za-z0-9_-]{1,64}$"
+CALIBRATION_MAPPING = (
+    "the mapping of keys `edge-asd calibrate` writes (format_version: ..., threshold: ...); "
+    "calibrate again (edge-asd calibrate)"
+)
 
 
 class _Strict(BaseModel):
@@ -104,10 +109,11 @@ class CalibrationYaml(_Strict):
 
 def read_calibration_yaml(path: Path) -> CalibrationYaml:
     """calibration.yaml validated; ModelFileError naming the file, line and key."""
-    from edge_asd.config.load import read_document, validate_document
+    from edge_asd.config.load import validate_document
+    from edge_asd.config.yaml_file import read_yaml_file
 
-    document = read_document(path, "calibration", ModelFileError)
-    version = document.data.get("format_version") if isinstance(document.data, dict) else None
+    document = read_yaml_file(path, "calibration", ModelFileError, CALIBRATION_MAPPING)
+    version = document.data.get("format_version")
     if version != FORMAT_VERSION:
         raise ModelFileError(
             f"{path}: format_version {version!r} is not supported (this edge-asd reads "

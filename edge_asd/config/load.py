@@ -13,21 +13,18 @@ import typing
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from edge_asd.config.checks import Problem, cross_checks
 from edge_asd.config.schema import Config
-from edge_asd.config.yaml_lines import (
-    DuplicateKeyError,
-    KeyPath,
-    YamlDocument,
-    format_path,
-    parse_yaml,
-)
+from edge_asd.config.yaml_file import read_yaml_file
+from edge_asd.config.yaml_lines import KeyPath, YamlDocument, format_path
 from edge_asd.errors import ConfigError
 
 MAX_VALUE_CHARS = 60
+CONFIG_MAPPING = (
+    "a mapping of settings (device_id: ..., model: ...); start from an example in configs/"
+)
 
 # Keys people write by habit, with the reason they are refused.
 KEY_HINTS = {
@@ -39,14 +36,13 @@ KEY_HINTS = {
 def load_config(path: str | os.PathLike) -> Config:
     """Read and validate a daemon config; relative paths in it are relative to its directory.
 
-    Raises ConfigError (exit 2) naming the file, line, key path, value and expectation of
-    every problem: unreadable file, YAML syntax, unknown or missing keys, wrong types,
-    values out of range, unsafe names, missing files and inconsistent settings.
+    Raises ConfigError (exit 2): for the file itself (unreadable, not UTF-8, not YAML) its
+    first problem with line and column (edge_asd.config.yaml_file); for its settings every
+    problem with line, key path, value and expectation: unknown or missing keys, wrong
+    types, values out of range, unsafe names, missing files and inconsistent settings.
     """
     path = Path(path)
-    document = read_document(path)
-    if not isinstance(document.data, dict):
-        raise ConfigError(f"{path}:1: expected a mapping of settings (device_id: ..., model: ...)")
+    document = read_yaml_file(path, "config", ConfigError, CONFIG_MAPPING)
     try:
         config = Config.model_validate(document.data, context={"base_dir": path.resolve().parent})
     except ValidationError as exc:
@@ -57,28 +53,6 @@ def load_config(path: str | os.PathLike) -> Config:
     return config
 
 
-def read_document(
-    path: Path, what: str = "config", error: type[Exception] = ConfigError
-) -> YamlDocument:
-    """The YAML of `path` with the line of every key; `error` naming the file (and line)
-    when it is missing, unreadable, not UTF-8, not YAML, or writes a key twice."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise error(f"{path}: no such {what} file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise error(f"{path}: cannot read the {what} ({exc})") from None
-    try:
-        return parse_yaml(text)
-    except DuplicateKeyError as exc:
-        raise error(f"{path}:{exc.line}: {format_path(exc.path)}: {exc}") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise error(f"{where}: not valid YAML: {problem}") from None
-
-
 def validate_document(
     path: Path,
     document: YamlDocument,
@@ -86,10 +60,8 @@ def validate_document(
     what: str = "config",
     error: type[Exception] = ConfigError,
 ) -> Any:
-    """`document` validated as `model`; `error` with one `FILE:LINE: KEY: VALUE: expected`
-    line per problem when it is not one."""
-    if not isinstance(document.data, dict):
-        raise error(f"{path}:1: not a {what} (expected a YAML mapping)")
+    """`document` (a mapping, as read_yaml_file returns) validated as `model`; `error` with
+    one `FILE:LINE: KEY: VALUE: expected` line per problem when it is not one."""
     try:
         return model.model_validate(document.data)
     except ValidationError as exc:

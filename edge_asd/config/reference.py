@@ -26,6 +26,12 @@ not edit by hand. Every key not listed is an error. Names (device id, sources, m
 hold 1 to 64 letters, digits, `_` or `-`: they become MQTT topic levels. Relative paths
 are relative to the config file. Examples: `configs/jetson-usb-mic.yaml`,
 `configs/multichannel-interface.yaml`. Check a file with `edge-asd validate-config FILE`.
+
+The file is UTF-8 text, indented with spaces. A UTF-8 byte-order mark (as Notepad writes)
+is accepted; a file in another encoding (Latin-1, Windows-1252, UTF-16), a tab used for
+indentation, a NUL byte or a YAML syntax error is refused naming the file, line and column
+and what to do (for an encoding: save the file as UTF-8). The same holds for recipes,
+`calibration.yaml` and `model.yaml`.
 """
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from edge_asd.config.schema import MqttConfig
+from edge_asd.config.text_file import read_text_file
 from edge_asd.errors import ConfigError
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
@@ -20,7 +21,7 @@ def resolve_password(mqtt: MqttConfig, environ: Mapping[str, str] | None = None)
     """The password the config points to, or None when it names none.
 
     Raises ConfigError (saying where it looked, never what it found) when the variable is
-    unset, or the file or credential is missing or empty.
+    unset, or the file or credential is missing, unreadable, not UTF-8 text or empty.
     """
     environ = os.environ if environ is None else environ
     if mqtt.password_env is not None:
@@ -43,10 +44,10 @@ def resolve_password(mqtt: MqttConfig, environ: Mapping[str, str] | None = None)
 
 
 def _read_secret(path: Path, key: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{key}: cannot read {path} ({exc.strerror})") from None
+    try:  # the shared reader of user files, told to quote nothing: the content is a secret
+        text = read_text_file(path, "password", ConfigError, show_lines=False)
+    except ConfigError as exc:
+        raise ConfigError(f"{key}: {exc}") from None
     secret = text.splitlines()[0] if text else ""
     if not secret:
         raise ConfigError(f"{key}: {path} is empty")

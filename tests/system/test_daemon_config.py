@@ -126,3 +126,20 @@ def test_run_refuses_a_bad_config_with_the_same_message_and_code(folder: Path):
     assert result.returncode == 2
     assert "config.yaml:6: audio.sources[0].kind: 'microphone': expected one of" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_a_latin1_comment_is_refused_at_its_line_and_column_asking_for_utf8(folder: Path):
+    # Issue 16, item 5: this was "can't decode byte 0xfc in position 37", not its line.
+    path = folder / "config.yaml"
+    text = VALID.replace("audio:\n", "# Kühlpumpe 3, Halle Nord\naudio:\n", 1)
+    path.write_bytes(text.encode("latin-1"))
+    assert path.read_bytes().index(b"\xfc") == 37  # the byte of the report
+    expected = (
+        f"{path}:3:4: cannot read the config: byte 0xfc is not UTF-8 (line 3: "
+        f'"# K\\xfchlpumpe 3, Halle Nord"); it looks like Windows-1252 or Latin-1, where 0xfc '
+        f"is 'ü': save the file as UTF-8 (in most editors: Save as, Encoding: UTF-8)\n"
+    )
+    for command in (("validate-config", str(path)), ("run", "--config", str(path))):
+        result = edge_asd(*command)
+        assert result.returncode == 2, result.stderr
+        assert result.stderr == f"edge-asd {command[0]}: error: {expected}"

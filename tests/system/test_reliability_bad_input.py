@@ -73,10 +73,32 @@ def replace(old: str, new: str) -> Callable[[str], str]:
 
 
 CONFIGS = [
-    BrokenConfig("empty file", lambda t: "", EXIT_USAGE, ":1: expected a mapping of settings"),
+    BrokenConfig("empty file", lambda t: "", EXIT_USAGE, ":1:1: the config is empty"),
     BrokenConfig("only a comment", lambda t: "# todo\n", EXIT_USAGE, "expected a mapping"),
     BrokenConfig("a list", lambda t: "- device_id: x\n", EXIT_USAGE, "expected a mapping"),
-    BrokenConfig("binary", str, EXIT_USAGE, "cannot read the config", raw=bytes(range(256))),
+    BrokenConfig(
+        "binary", str, EXIT_USAGE, ":1:1: cannot read the config: a NUL byte", raw=bytes(range(256))
+    ),
+    BrokenConfig(
+        "latin-1 comment",
+        str,
+        EXIT_USAGE,
+        ":2:4: cannot read the config: byte 0xfc is not UTF-8",
+        raw=VALID.replace("model:", "# Kühlpumpe 3\nmodel:").encode("latin-1"),
+    ),
+    BrokenConfig(
+        "utf-16",
+        str,
+        EXIT_USAGE,
+        ":1:1: cannot read the config: it is saved as UTF-16",
+        raw=VALID.encode("utf-16"),
+    ),
+    BrokenConfig(
+        "tab indent",
+        replace("  port: 1883", "\tport: 1883"),
+        EXIT_USAGE,
+        ":16:1: not valid YAML: a tab character: YAML indents with spaces",
+    ),
     BrokenConfig("yaml syntax", replace("port: 1883", "port: [1883"), EXIT_USAGE, "not valid YAML"),
     BrokenConfig(
         "key twice",
@@ -227,7 +249,7 @@ CONFIGS = [
         "calibration not yaml",
         replace("calibration: calibration.yaml", "calibration: rec.wav"),
         EXIT_INPUT,
-        "rec.wav: cannot read the calibration",
+        "rec.wav:1:8: cannot read the calibration: a NUL byte (0x00): the file looks binary",
     ),
 ]
 

@@ -160,3 +160,13 @@ def test_the_committed_tiny_model_stays_small_and_follows_the_contract():
     info = load_model_info(TINY_MODEL)  # the sha256 of model.onnx included
     assert info.split is not None and info.split.onnx_sha256 == info.onnx_sha256
     assert "make_tiny_model.py" in info.trained_on["made_by"]
+
+
+def test_a_tab_in_model_yaml_names_its_line_and_column(model):
+    # The shared reader of user YAML (edge_asd.config.yaml_file), as for the daemon config.
+    path = model / "model.yaml"
+    path.write_text(path.read_text().replace("  n_mels: 32\n", "\tn_mels: 32\n"))
+    assert refusal(model) == (
+        f"{path}:12:1: not valid YAML: a tab character: YAML indents with spaces, never tabs; "
+        f"replace the tab with spaces"
+    )

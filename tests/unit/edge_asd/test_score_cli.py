@@ -315,3 +315,22 @@ def test_a_calibration_of_another_model_is_refused(tiny_model, clips, tmp_path, 
     )
     assert code == EXIT_INPUT and lines == []
     assert "other.yaml" in err and "model.onnx" in err
+
+
+def test_a_calibration_edited_in_latin1_names_its_line_and_column(
+    tiny_model, clips, knn_calibration, tmp_path, capsys
+):
+    # The shared reader of user YAML (edge_asd.config.yaml_file), as for the daemon config.
+    path = tmp_path / "calibration.yaml"
+    text = knn_calibration.read_text().replace("threshold:", "# Lüfter 2\nthreshold:", 1)
+    path.write_bytes(text.encode("latin-1"))
+    line = text.splitlines().index("# Lüfter 2") + 1
+    code, lines, err = score(
+        capsys, "--model", str(tiny_model), "--calibration", str(path), str(clips["ten"])
+    )
+    assert code == EXIT_INPUT and lines == []
+    assert err == (
+        f"edge-asd score: error: {path}:{line}:4: cannot read the calibration: byte 0xfc is "
+        f'not UTF-8 (line {line}: "# L\\xfcfter 2"); it looks like Windows-1252 or Latin-1, '
+        f"where 0xfc is 'ü': save the file as UTF-8 (in most editors: Save as, Encoding: UTF-8)\n"
+    )

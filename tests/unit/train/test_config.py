@@ -65,7 +65,9 @@ def test_yaml_mistakes_are_refused_with_their_line(tmp_path):
     assert "recipe.yaml:2: epochs: key 'epochs' is written twice" in refusal(
         tmp_path, "epochs: 3\nepochs: 4\n"
     )
-    assert "recipe.yaml:2: not valid YAML" in refusal(tmp_path, "epochs: 3\n  labels: x\n")
+    assert "recipe.yaml:2:9: not valid YAML: mapping values are not allowed here" in refusal(
+        tmp_path, "epochs: 3\n  labels: x\n"
+    )
     assert "a mapping of recipe keys" in refusal(tmp_path, "- epochs\n")
     with pytest.raises(ConfigError, match="no such recipe file"):
         load_config(tmp_path / "missing.yaml")
@@ -95,3 +97,21 @@ def test_configs_built_in_python_are_validated_too():
         TrainConfig(epochs=2.5)
     with pytest.raises(ValueError, match="hop_length"):
         ModelConfig(n_fft=512, hop_length=1024)
+
+
+def test_a_recipe_saved_as_utf16_is_refused_by_fit_naming_the_encoding(tmp_path, capsys):
+    # The shared reader of user YAML (edge_asd.config.yaml_file), as for the daemon config.
+    from train.cli import main
+
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_bytes("epochs: 3\n# Lüfter\n".encode("utf-16"))  # Notepad's "Unicode"
+    code = main(
+        ["fit", "--data", str(tmp_path), "--out", str(tmp_path / "run"), "--config", str(recipe)]
+    )
+    assert code == 2
+    assert capsys.readouterr().err == (
+        f"edge-asd-train fit: error: {recipe}:1:1: cannot read the recipe: it is saved as "
+        f"UTF-16 (it starts with that byte-order mark); save the file as UTF-8 (in most "
+        f"editors: Save as, Encoding: UTF-8)\n"
+    )
+    assert not (tmp_path / "run").exists()

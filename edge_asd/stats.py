@@ -2,10 +2,11 @@
 
 Counts since start: windows scored and skipped (the consumer was late) or lost (gaps in
 the input), input overflows, inference time p50/p95 over recent batches, outbox depth and
-drops, uptime, the engine (and why it fell back, if it did). Per machine: the realised
-rate of windows above the threshold and of alarms (events started) a day, beside what the
-calibration expects. A machine whose sound drifts away from its calibration shows it in
-its window rate first, long before the alarm rate is measurable.
+drops, failed MQTT connection attempts and why the last one failed, uptime, the engine
+(and why it fell back, if it did). Per machine: the realised rate of windows above the
+threshold and of alarms (events started) a day, beside what the calibration expects. A
+machine whose sound drifts away from its calibration shows it in its window rate first,
+long before the alarm rate is measurable.
 """
 
 from __future__ import annotations
@@ -188,6 +189,7 @@ class _PrometheusView:
             "windows_lost": "machine windows lost to gaps in the input",
             "input_overflows": "audio input overflows",
             "outbox_dropped": "events dropped because the outbox was full",
+            "mqtt_connect_failures": "failed attempts to connect to the MQTT broker",
         }
         for name, help_text in gauges.items():
             if isinstance(snap.get(name), (int, float)):

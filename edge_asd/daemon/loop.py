@@ -197,6 +197,9 @@ class _Loop:
         stats.add_source("outbox_write_failures", lambda: self.outbox.health().write_failures)
         stats.add_source("outbox_error", lambda: self.outbox.health().error)
         stats.add_source("mqtt_connected", lambda: self.publisher.connected)
+        # Kept after reconnecting: the stats reach the broker only once connected again.
+        stats.add_source("mqtt_connect_failures", lambda: self.publisher.status().failures)
+        stats.add_source("mqtt_last_error", lambda: self.publisher.status().last_error)
         stats.add_source("inputs", self._input_stats)
 
     def _input_stats(self) -> dict[str, dict[str, Any]]:

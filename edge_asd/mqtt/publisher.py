@@ -13,12 +13,17 @@ reconnect and resends them first; new entries wait until those are acknowledged,
 broker sees events in seq order. Entries not yet handed stay on disk, so an outage of
 days costs disk, not memory. After a restart everything in the outbox is sent again:
 QoS 1 is at-least-once, and `seq` lets a consumer drop a duplicate.
+
+Failures: every failed attempt is counted and its cause (with the fix, from
+connect_errors) kept for `stats`; a cause is logged once at WARNING, again only when it
+changes, and the first success after failures is logged with their count.
 """
 
 from __future__ import annotations
 
 import logging
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -29,6 +34,7 @@ import paho.mqtt.client as mqtt
 
 from edge_asd.config.schema import MqttConfig, TlsConfig
 from edge_asd.errors import ConfigError
+from edge_asd.mqtt import connect_errors
 from edge_asd.mqtt.outbox import Entry, Outbox
 from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
@@ -52,7 +58,8 @@ class PublisherStatus:
     connected: bool
     connects: int  # successful connections since start
     inflight: int  # events handed to paho, waiting for their PUBACK
-    last_error: str | None
+    last_error: str | None  # why the latest attempt failed (kept after reconnecting)
+    failures: int  # failed connection attempts since start
 
 
 class Publisher:
@@ -74,6 +81,11 @@ class Publisher:
         self._connected = False
         self._connects = 0
         self._last_error: str | None = None
+        self._failures = 0  # failed attempts since start
+        self._failures_since_connect = 0
+        self._logged_error: str | None = None  # the cause last logged, None once connected
+        self._answered = False  # a CONNACK came in the current attempt
+        self._explained: dict[str, str] = {}  # exception text -> cause, until connected
         self._inflight: dict[int, tuple[int, mqtt.MQTTMessageInfo]] = {}  # mid -> (seq, info)
         self._last_handed_seq = 0
         self._resend_barrier_until = 0.0
@@ -100,6 +112,7 @@ class Publisher:
         # paho's hints say int; its backoff arithmetic (doubling, min with the maximum) is
         # fine with the seconds as floats.
         client.reconnect_delay_set(config.reconnect_min_seconds, config.reconnect_max_seconds)
+        client.connect_timeout = connect_errors.CONNECT_TIMEOUT_SECONDS
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
@@ -142,8 +155,9 @@ class Publisher:
         """
         # While disconnected the broker takes nothing: the outbox keeps it for next time.
         flushed = self.connected and self.flush(flush_timeout_s)
-        if not flushed:
-            log.warning("MQTT: %d event(s) stay in the outbox", self.outbox.health().depth)
+        waiting = self.outbox.health().depth
+        if not flushed and waiting:
+            log.warning("MQTT: %d event(s) stay in the outbox", waiting)
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
@@ -167,7 +181,11 @@ class Publisher:
     def status(self) -> PublisherStatus:
         with self._cond:
             return PublisherStatus(
-                self._connected, self._connects, len(self._inflight), self._last_error
+                self._connected,
+                self._connects,
+                len(self._inflight),
+                self._last_error,
+                self._failures,
             )
 
     # --- what the daemon publishes ----------------------------------------------------
@@ -205,25 +223,24 @@ class Publisher:
     # --- paho callbacks (paho's network thread) ---------------------------------------
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
+        with self._cond:
+            self._answered = True
         if reason_code.is_failure:
-            hint = ""
-            if reason_code in ("Not authorized", "Bad user name or password"):
-                hint = (
-                    " (check mqtt.username and the password its password_env, password_file "
-                    "or password_credential gives; retrying with backoff)"
-                )
-            self._connection_error(f"the broker refused the connection: {reason_code}{hint}")
+            self._connect_failed(connect_errors.explain_refusal(str(reason_code), self.config))
             return
         with self._cond:
             self._connected = True
             self._connects += 1
-            self._last_error = None
+            failed, self._failures_since_connect = self._failures_since_connect, 0
+            self._logged_error = None  # a failure after this connection is news again
+            self._explained.clear()
             # paho resends what it still holds first; new events wait for those PUBACKs.
             if self._inflight:
                 self._resend_barrier_until = time.monotonic() + RESEND_BARRIER_SECONDS
             self._wake = True
             self._cond.notify_all()
-        log.info("MQTT: connected to %s:%d", self.config.host, self.config.port)
+        after = f" after {failed} failed attempt(s)" if failed else ""
+        log.info("MQTT: connected to %s:%d%s", self.config.host, self.config.port, after)
         client.publish(self.topics.available, AVAILABLE_ONLINE, qos=1, retain=True)
         with self._state_lock:  # a state set meanwhile is not overwritten by an older one
             for machine, state in self._states.items():
@@ -232,14 +249,31 @@ class Publisher:
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:
             was_connected, self._connected = self._connected, False
+            answered, self._answered = self._answered, False
             stopping = self._stopping
-        if was_connected and not stopping:
-            self._connection_error(f"disconnected ({reason_code}); reconnecting")
+        if stopping:
+            return
+        if was_connected:
+            message = f"disconnected from {self.config.host}:{self.config.port} ({reason_code})"
+            log.warning("MQTT: %s; reconnecting", message)
+            with self._cond:
+                self._last_error = message
+        elif not answered:  # closed before any CONNACK: a refusal was handled in on_connect
+            self._connect_failed(connect_errors.explain_closed(str(reason_code), self.config))
 
     def _on_connect_fail(self, client, userdata) -> None:
-        self._connection_error(
-            f"cannot connect to {self.config.host}:{self.config.port}; retrying with backoff"
-        )
+        # paho calls this inside its `except OSError:` around reconnect(), so the exception
+        # that says why (DNS, refused, TLS verification ...) is the one being handled.
+        exc = sys.exc_info()[1]
+        key = f"{type(exc).__name__}: {exc}"
+        with self._cond:
+            self._answered = False
+            cause = self._explained.get(key)
+        if cause is None:  # explaining may probe the broker's certificate: once per cause
+            cause = connect_errors.explain_exception(exc, self.config)
+            with self._cond:
+                self._explained[key] = cause
+        self._connect_failed(cause)
 
     def _on_publish(self, client, userdata, mid, reason_code, properties) -> None:
         with self._cond:
@@ -247,12 +281,20 @@ class Publisher:
         if handed is not None:
             self._acked(handed[0])
 
-    def _connection_error(self, message: str) -> None:
+    def _connect_failed(self, cause: str) -> None:
+        """Count a failed attempt; log its cause unless the last one logged was the same."""
         with self._cond:
-            repeated = self._last_error == message
-            self._last_error = message
-        if not repeated:  # a broker down for a day logs once, not every backoff
-            log.warning("MQTT: %s", message)
+            self._failures += 1
+            self._failures_since_connect += 1
+            self._last_error = cause
+            repeated, self._logged_error = self._logged_error == cause, cause
+        if not repeated:  # a broker down for a day logs once, not at every backoff
+            log.warning(
+                "MQTT: cannot connect to %s:%d: %s (retrying with backoff)",
+                self.config.host,
+                self.config.port,
+                cause,
+            )
 
     # --- the sender thread ------------------------------------------------------------
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 
 from edge_asd.cli import dispatch
@@ -186,9 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def prepare(args: argparse.Namespace) -> None:
-    """Quieten the exporter's loggers and set torch's CPU threads before a command runs."""
-    for noisy in ("onnxscript", "onnx_ir"):  # the exporter's optimiser logs every pass
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    """Set torch's CPU threads before a command runs (train.export quietens the exporter)."""
     if getattr(args, "threads", None):
         import torch
 

@@ -25,6 +25,7 @@ import torch
 from edge_asd.engines.split_graph import SplitUnavailable
 from edge_asd.engines.trt_ops import require_tensorrt_ready
 from edge_asd.errors import ModelFileError
+from edge_asd.logs import library_noise_filtered
 from edge_asd.model_file import (
     FORMAT_VERSION,
     INPUT_NAME,
@@ -43,6 +44,17 @@ BATCH_DIM = "batch"
 
 log = logging.getLogger(__name__)
 
+# What the exporter tells its own developers, filtered around our call only (one DEBUG
+# line lists it): the registry's notes on torchvision ops it skips (torchvision is not a
+# dependency), its optimiser's INFO line per pass, and FutureWarnings torch raises against
+# its own internals (edge_asd.logs.LIBRARY_DEPRECATIONS). Errors, and its other warnings,
+# still show.
+EXPORTER_NOISE = {
+    "torch.onnx._internal.exporter._registration": logging.ERROR,
+    "onnxscript": logging.WARNING,
+    "onnx_ir": logging.WARNING,
+}
+
 
 def export_onnx(model: ASDModel, onnx_path: str | os.PathLike) -> Path:
     """Write the graph of `model` (on the CPU, eval mode) to `onnx_path`; returns the path."""
@@ -55,7 +67,10 @@ def export_onnx(model: ASDModel, onnx_path: str | os.PathLike) -> Path:
     batch = torch.export.Dim(BATCH_DIM, min=1, max=4096)
     tmp = onnx_path.with_suffix(".onnx.tmp")
     # the exporter prints its progress on stdout; a training log does not need it
-    with contextlib.redirect_stdout(io.StringIO()):
+    with (
+        contextlib.redirect_stdout(io.StringIO()),
+        library_noise_filtered("torch.onnx.export", EXPORTER_NOISE, log=log),
+    ):
         torch.onnx.export(
             model,
             (example,),

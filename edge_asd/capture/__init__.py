@@ -24,11 +24,11 @@ capture never waits and nothing queues. Windows that would span a gap in the inp
 reopened device) are not made; they are counted in `stats.lost`.
 
 Health: `source.health()` -> `SourceHealth(state, frames, seconds_since_audio,
-last_audio_time, overflows, reopens, last_error)`; `ok` is False while a device is
-reopening (publish `unknown`, with `last_error` as the reason), `finished` once a source
-ends. Device sources capture int16 by default (`sample_format="float32"` for the card's
-full resolution), reopen a dead stream with backoff, and can stop after
-`stop_after_seconds` (a bounded recording).
+last_audio_time, overflows, reopens, last_error, reason)`; `ok` is False while a device
+is reopening (publish `unknown`, with `reason` saying why), `finished` once a source ends
+(`reason`: end of file, bounded capture done, failure, stop). Device sources capture
+int16 by default (`sample_format="float32"` for the card's full resolution), reopen a
+dead stream with backoff, and can stop after `stop_after_seconds` (a bounded recording).
 
 `edge-asd devices` (edge_asd/commands/devices.py) lists the inputs a config can name.
 

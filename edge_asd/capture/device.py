@@ -11,7 +11,7 @@ from edge_asd.capture.device_lookup import AudioDeviceError, InputDevice, find_i
 from edge_asd.capture.producer import DEFAULT_CAPACITY_SECONDS
 from edge_asd.capture.resampler import RingResampler
 from edge_asd.capture.ringbuffer import RingBuffer
-from edge_asd.capture.source import FINISHED, REALTIME, REOPENING, RUNNING, STOPPED, Source
+from edge_asd.capture.source import FINISHED, REALTIME, REOPENING, RUNNING, Source
 from edge_asd.capture.watchdog import Backoff, stream_problem
 
 log = logging.getLogger(__name__)
@@ -117,9 +117,7 @@ class DeviceSource(Source):
         if self._watchdog is not None:
             self._watchdog.join()
         self._close_stream(flush=True)
-        with self._lock:
-            if self._state != FINISHED:
-                self._state = STOPPED
+        self._set_stopped()
 
     # The audio callback: PortAudio's thread. It copies and counts, nothing else.
     def _callback(self, indata, frames, time_info, status) -> None:
@@ -234,7 +232,11 @@ class DeviceSource(Source):
                 continue
             if self._limit_reached:
                 self._close_stream(flush=True)
-                self._set_state(FINISHED)
+                self._set_state(
+                    FINISHED,
+                    f"{self.device.name}: captured the {self.stop_after_seconds:g} s asked for "
+                    "(stop_after_seconds)",
+                )
                 return
             last_audio = self._capture_ring.last_write_monotonic
             problem = stream_problem(
@@ -258,7 +260,8 @@ class DeviceSource(Source):
             self._next_open_at = time.monotonic() + self._backoff.next_delay()
             log.warning("%s; retrying", exc)
             return
-        with self._lock:
+        with self._lock:  # one change: no reader sees `running` with the old count
             self._state = RUNNING
+            self._reason = None
             self._reopens += 1
         log.info("%s: stream reopened", self.device.name)

@@ -86,5 +86,8 @@ class FileSource(BlockSource):
             raise AudioFileError(f"{self.path}: holds NaN or infinite samples")
         return block
 
+    def _end_reason(self) -> str:
+        return f"end of file {self.path} after {self._seconds_written():.1f} s"
+
     def _close(self) -> None:
         self._file.close()

@@ -10,7 +10,8 @@ import time
 import numpy as np
 
 from edge_asd.capture.ringbuffer import RingBuffer
-from edge_asd.capture.source import FAILED, FAST, FINISHED, PACINGS, RUNNING, STOPPED, Source
+from edge_asd.capture.source import FAILED, FAST, FINISHED, PACINGS, RUNNING, Source
+from edge_asd.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,13 @@ class BlockSource(Source):
     def _close(self) -> None:
         """Release what the subclass holds (an open file)."""
 
+    def _end_reason(self) -> str:
+        """Why the source finished, for its health and the daemon's log."""
+        return f"{type(self).__name__} ended after {self._seconds_written():.1f} s"
+
+    def _seconds_written(self) -> float:
+        return self.ring.total_frames / self.sample_rate
+
     def start(self) -> None:
         self._set_state(RUNNING)
         if self.pacing != FAST and self._thread is None:
@@ -64,9 +72,7 @@ class BlockSource(Source):
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join()
         self._close()
-        with self._lock:
-            if self._state not in (FINISHED, FAILED):
-                self._state = STOPPED
+        self._set_stopped()
 
     def pump(self, until_frame: int) -> None:
         """Write frames until `ring.total_frames >= until_frame` or the source ends.
@@ -88,7 +94,7 @@ class BlockSource(Source):
             raise
         if block is None:
             self._exhausted = True
-            self._set_state(FINISHED)
+            self._set_state(FINISHED, self._end_reason())
         else:
             self.ring.write(block)
 
@@ -103,6 +109,9 @@ class BlockSource(Source):
                     not self._exhausted and self.ring.total_frames + self.block_frames <= due_frames
                 ):
                     self._produce(self.block_frames)
+            except UserError as exc:  # a file that breaks mid-way: its message names it
+                log.error("%s failed: %s", type(self).__name__, exc)
+                return
             except Exception:
                 log.exception("%s failed", type(self).__name__)
                 return

@@ -28,7 +28,9 @@ class SourceHealth:
 
     `seconds_since_audio` and `last_audio_time` (UNIX seconds of the newest block) are
     None before the first frame. `last_error` says why the source last reopened or
-    failed (None while nothing went wrong; kept after a recovery, as history).
+    failed (None while nothing went wrong; kept after a recovery, as history). `reason`
+    says why the source is in `state` now: the error while reopening or failed, where
+    and when it ended once finished, that it was asked to stop (None while running).
     `overflows` counts PortAudio input overflows (the device dropped frames because the
     callback came late).
     """
@@ -40,6 +42,7 @@ class SourceHealth:
     overflows: int = 0
     reopens: int = 0
     last_error: str | None = None
+    reason: str | None = None
 
     @property
     def finished(self) -> bool:
@@ -67,6 +70,7 @@ class Source(abc.ABC):
         self._lock = threading.Lock()  # guards the health fields, never held by a callback
         self._state = STARTING
         self._last_error: str | None = None
+        self._reason: str | None = None
         self._reopens = 0
 
     @property
@@ -105,13 +109,23 @@ class Source(abc.ABC):
                 overflows=self.overflows(),
                 reopens=self._reopens,
                 last_error=self._last_error,
+                reason=self._reason,
             )
 
-    def _set_state(self, state: str, error: str | None = None) -> None:
+    def _set_state(self, state: str, reason: str | None = None) -> None:
+        """Enter `state` because of `reason` (kept as `last_error` when it is a failure)."""
         with self._lock:
             self._state = state
-            if error is not None:
-                self._last_error = error
+            self._reason = reason
+            if reason is not None and state in (REOPENING, FAILED):
+                self._last_error = reason
+
+    def _set_stopped(self) -> None:
+        """`stop()` was called: STOPPED, unless the source had finished or failed first."""
+        with self._lock:
+            if self._state not in (FINISHED, FAILED):
+                self._state = STOPPED
+                self._reason = "capture stopped on request (the service is stopping)"
 
     def __enter__(self) -> Source:
         self.start()

@@ -35,6 +35,7 @@ class SyntheticSource(BlockSource):
         sample_rate = rates.pop()
         super().__init__(len(synths), sample_rate, pacing, block_seconds, capacity_seconds)
         self.synths = tuple(synths)
+        self.seconds = seconds
         self._frames_left = None if seconds is None else round(seconds * sample_rate)
 
     def _next_block(self, n_frames: int) -> np.ndarray | None:
@@ -44,3 +45,6 @@ class SyntheticSource(BlockSource):
                 return None
             self._frames_left -= n_frames
         return np.stack([synth.render(n_frames) for synth in self.synths], axis=1)
+
+    def _end_reason(self) -> str:
+        return f"generated sound ended: its {self.seconds:g} s (duration_seconds) are done"

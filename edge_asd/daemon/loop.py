@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_asd.config.schema import Config
 from edge_asd.daemon.memory import release_free_memory
+from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine
@@ -109,6 +110,7 @@ class _Loop:
         self.publisher = Publisher(
             self.config.mqtt, self.config.device_id, self.outbox, password=daemon.password
         )
+        self.state_log = MachineStateLog(self.machines)
         self._started = time.monotonic()
 
     def run(self) -> int:
@@ -203,7 +205,7 @@ class _Loop:
         stats.add_source("inputs", self._input_stats)
 
     def _input_stats(self) -> dict[str, dict[str, Any]]:
-        """Each source's state and, once it failed, why: what `stats` says about the input."""
+        """Each source's state, why it is in it, and its last error: `stats` on the input."""
         inputs = {}
         for name, source in self.sources.items():
             health = source.health()
@@ -214,6 +216,7 @@ class _Loop:
                 "reopens": health.reopens,
                 "overflows": health.overflows,
                 "last_error": health.last_error,
+                "reason": health.reason,
             }
         return inputs
 
@@ -231,8 +234,16 @@ class _Loop:
                 next_stats += self.config.metrics.stats_interval_seconds
                 self.publisher.publish_stats(self.stats.snapshot())
             if batch is None and self.windower.exhausted:
-                log.info("every source has ended")
+                log.info("every source has ended: %s", self._source_reasons(healths))
                 return
+
+    @staticmethod
+    def _source_reasons(healths: dict[str, Any]) -> str:
+        """Each source's name, state and why it is in it, for a log line."""
+        return "; ".join(
+            f"{name} {health.state} ({health.reason or health.last_error})"
+            for name, health in healths.items()
+        )
 
     def _score(self, batch) -> None:
         from edge_asd.scoring.features import window_features
@@ -248,9 +259,13 @@ class _Loop:
             score = float(machine.detector.score(features.take(slice(row, row + 1)))[0])
             timestamp = float(batch.end_times[row])
             offset = machine.level_offset_db(levels[row])
+            before = machine.decider.state
             events = machine.decider.feed(score, timestamp, rms=float(rms[row]))
             self._publish_events(machine, events, offset)
             state = machine.decider.state
+            if state != before:
+                why = unknown_reason(score, float(rms[row]), machine.decider.rms_gate)
+                self.state_log.changed(name, before, state, why)
             self.publisher.set_state(name, state)
             if self.config.mqtt.publish_scores:
                 stream_seconds = batch.end_frames[row] / self.info.sample_rate
@@ -278,13 +293,13 @@ class _Loop:
                 continue
             if source_health.state == "finished" and not self.windower.exhausted:
                 continue  # the last windows of a file are still to come
-            if machine.decider.state != UNKNOWN:
-                log.warning(
-                    "%s: input %s (%s): state unknown",
-                    machine.name,
-                    source_health.state,
-                    source_health.last_error or "no reason given",
-                )
+            why = source_health.reason or source_health.last_error
+            self.state_log.changed(
+                machine.name,
+                machine.decider.state,
+                UNKNOWN,
+                f"input {machine.source!r} {source_health.state} ({why})",
+            )
             self._publish_events(machine, machine.decider.input_down(time.time()))
             self.publisher.set_state(machine.name, UNKNOWN)
             self.stats.set_state(machine.name, UNKNOWN)
@@ -333,6 +348,7 @@ class _Loop:
         self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
         self.engine.close()
         self.outbox.close()
+        self.state_log.close()
         log.info("stopped cleanly")
 
     def _release(self) -> None:
@@ -343,3 +359,4 @@ class _Loop:
             except Exception:  # already failing: the first error is the one to report
                 log.debug("source stop failed", exc_info=True)
         self.outbox.close()
+        self.state_log.close()

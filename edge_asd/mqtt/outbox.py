@@ -22,6 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_asd.logs import RepeatedWarning
+
 log = logging.getLogger(__name__)
 
 SCHEMA = """
@@ -76,6 +78,8 @@ class Outbox:
         self._db: sqlite3.Connection | None = None
         self._next_seq = 1
         self._dropped = 0
+        # Once full, every new event drops one: logged once, then counted.
+        self._full = RepeatedWarning(log, "outbox full")
         self._open()
 
     def _open(self) -> None:
@@ -129,13 +133,22 @@ class Outbox:
                 )
                 self._dropped += excess
                 self._set_meta("dropped", self._dropped)
-                log.warning("outbox full (%d events): dropped the %d oldest", count, excess)
+                self._full.occurred(
+                    f"{count} events wait for the broker (max_events {self.max_events}): "
+                    f"dropped the {excess} oldest, {self._dropped} in all"
+                )
 
     def _trim_memory(self) -> None:
         excess = len(self._memory) - self.max_events  # the disk's events are not counted here
-        for seq in sorted(self._memory)[: max(excess, 0)]:
+        if excess <= 0:
+            return
+        for seq in sorted(self._memory)[:excess]:
             del self._memory[seq]
-            self._dropped += 1
+        self._dropped += excess
+        self._full.occurred(
+            f"{self.max_events} events wait in memory while the disk refuses writes: "
+            f"dropped the {excess} oldest, {self._dropped} in all"
+        )
 
     def ack(self, seq: int) -> None:
         """The broker has the event `seq`: forget it (a no-op when it is already gone)."""
@@ -194,6 +207,7 @@ class Outbox:
     def close(self) -> None:
         """Close the file (events still in it are replayed by the next start)."""
         with self._lock:
+            self._full.close()
             if self._db is not None:
                 self._db.close()
                 self._db = None

@@ -148,3 +148,22 @@ def test_torchrun_trains_one_model_with_two_processes(small_tree, tmp_path):
     log_lines = (run / "train_log.csv").read_text().splitlines()
     assert len(log_lines) == 3  # a header and one line per epoch: rank 0 alone writes
     assert load_model_info(run / "model").labels == ("fan/section_00", "fan/section_01")
+
+
+def test_export_prints_no_library_noise_and_still_writes_the_model(small_tree, tmp_path):
+    # torch.onnx.export, left alone, prints four "torchvision is not installed" lines, a
+    # FutureWarning from torch's internals and (at INFO) a line per optimiser pass
+    run = tmp_path / "run"
+    fit(small_tree, run, small_config(), ["fan"], progress=False)
+    (run / "model" / "model.onnx").unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "train.cli", "export", "--run", str(run)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert f"exported {run / 'model'}" in result.stdout
+    assert (run / "model" / "model.onnx").stat().st_size > 0
+    for noise in ("torchvision", "Warning", "onnxscript", "onnx_ir"):
+        assert noise not in result.stderr, result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -37,6 +38,42 @@ def test_a_file_source_finishes_at_the_end_of_the_file(tmp_path: Path):
         health = source.health()
     assert source.ring.total_frames == 16000
     assert health.finished and health.state == "finished" and health.last_error is None
+    assert health.reason == f"end of file {path} after 1.0 s"  # not an error, but the cause
+
+
+def test_a_live_replay_that_breaks_mid_way_logs_one_line_naming_the_file(tmp_path, caplog):
+    import soundfile
+
+    samples = np.zeros(16000, dtype=np.float32)
+    samples[4000:] = np.nan  # float WAV: the second quarter-second cannot be scored
+    path = tmp_path / "breaks.wav"
+    soundfile.write(path, samples, SAMPLE_RATE, subtype="FLOAT")
+    source = FileSource(path, pacing=REALTIME, block_seconds=0.1)
+    with caplog.at_level(logging.ERROR, logger="edge_asd.capture.producer"), source:
+        deadline = time.monotonic() + 5.0
+        while source.health().state != "failed" and time.monotonic() < deadline:
+            time.sleep(0.02)
+    health = source.health()
+
+    assert health.state == "failed"
+    assert health.reason == f"AudioFileError: {path}: holds NaN or infinite samples"
+    (record,) = [r for r in caplog.records if r.name == "edge_asd.capture.producer"]
+    assert record.getMessage() == f"FileSource failed: {path}: holds NaN or infinite samples"
+    assert record.exc_info is None  # the user's file, not a bug: no traceback
+
+
+def test_a_source_says_why_it_ended_or_stopped():
+    synth = MachineSynth(section_profile("fan", 0), seed=1)
+    with SyntheticSource([synth], pacing=FAST, seconds=2.0) as finite:
+        assert finite.health().reason is None  # running: nothing to explain
+        finite.pump(10**9)
+    assert finite.health().state == "finished"
+    assert finite.health().reason == "generated sound ended: its 2 s (duration_seconds) are done"
+    endless = SyntheticSource([synth], pacing=FAST)
+    with endless:
+        endless.pump(16000)
+    assert endless.health().state == "stopped"
+    assert endless.health().reason == "capture stopped on request (the service is stopping)"
 
 
 def test_unusable_files_are_refused_with_their_name(tmp_path: Path):

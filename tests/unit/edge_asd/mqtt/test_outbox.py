@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import stat
 import subprocess
@@ -76,6 +77,23 @@ def test_full_outbox_drops_the_oldest_and_counts_them_across_restarts(tmp_path: 
     health = reopened.health()
     assert (health.depth, health.dropped) == (10, 6)
     assert reopened.pending()[0].seq == 7
+
+
+def test_a_full_outbox_says_so_once_then_counts_the_drops(tmp_path: Path, caplog):
+    # Full while the broker is away: every new event drops one, for hours on end.
+    outbox = Outbox(tmp_path / "o.sqlite", max_events=10)
+    with caplog.at_level(logging.WARNING, logger="edge_asd.mqtt.outbox"):
+        for _ in range(200):
+            outbox.append("t", payload)
+        outbox.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "edge_asd.mqtt.outbox"]
+
+    assert lines == [
+        "outbox full: 11 events wait for the broker (max_events 10): dropped the 1 oldest, "
+        "1 in all",
+        "outbox full 190 times in all, 189 of them since the last line (latest: 11 events "
+        "wait for the broker (max_events 10): dropped the 1 oldest, 190 in all)",
+    ]
 
 
 def test_outbox_files_are_readable_by_the_owner_only(tmp_path: Path):

@@ -125,7 +125,8 @@ def test_stats_of_the_largest_config_with_huge_error_messages_fit_their_bound():
     stats = Stats(engine="onnxruntime", engine_fallback_reason="e" * 100_000)
     for index in range(64):  # the most machines a config may have, with the longest names
         stats.add_machine(f"{index:02d}" + "m" * 62, 1.0, 1.0, 0.01)
-    failing_input = {"state": "reopening", "last_error": "PortAudio said: " + "x" * 50_000}
+    error = "PortAudio said: " + "x" * 50_000
+    failing_input = {"state": "reopening", "last_error": error, "reason": error}
     stats.add_source("inputs", lambda: {f"{i:02d}" + "s" * 62: failing_input for i in range(16)})
     stats.add_source("outbox_error", lambda: "disk I/O error " * 10_000)
     data = encode(stats.snapshot())

@@ -120,6 +120,15 @@ class Stats:
             counts.state = state
             self.windows_scored += 1
 
+    def settled_level_offset_db(self, machine: str) -> float | None:
+        """The median level offset of a machine's last LEVEL_HISTORY windows, once it has
+        that many (None before, or without a calibration level)."""
+        with self._lock:
+            counts = self.machines[machine]
+            if len(counts.level_offsets_db) < LEVEL_HISTORY:
+                return None
+            return counts.level_offset_db
+
     def set_state(self, machine: str, state: str) -> None:
         with self._lock:
             self.machines[machine].state = state

@@ -2,7 +2,8 @@
 
     edge-asd score --model M (--calibration C | --label LABEL) [--hop-seconds H] [--json] FILES...
 
-Per file: its length, the number of windows, the max and mean window score and, with a
+Files and folders are walked as `calibrate --input` walks them (edge_asd.input_files). Per
+file: its length, the number of windows, the max and mean window score and, with a
 calibration, its threshold, how many windows were above it, the verdict (`anomalous`)
 and the rule that gave it (`rule`), and the median level against the calibration's
 (`level_offset_db`). With `--json`, one object per file per line with exactly the keys of
@@ -67,7 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Score audio files window by window, as the daemon would, and say "
         "whether each would raise an anomaly event. " + VERDICT_HELP,
     )
-    parser.add_argument("files", nargs="+", metavar="FILES", help="WAV or FLAC files")
+    parser.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILES",
+        help="WAV or FLAC files, or folders of them (walked as calibrate walks --input)",
+    )
     parser.add_argument("--model", required=True, help="model directory (model.onnx + .yaml)")
     binding = parser.add_mutually_exclusive_group(required=True)
     binding.add_argument("--calibration", help="calibration.yaml: its detector, threshold, k-of-n")
@@ -108,6 +114,7 @@ class Reference:
 
 def run(args: argparse.Namespace) -> int:
     from edge_asd.calibration.heard import channel_for
+    from edge_asd.calibration.inputs import find_audio_files
     from edge_asd.engines import open_engine
 
     if args.batch_size < 1:
@@ -119,8 +126,11 @@ def run(args: argparse.Namespace) -> int:
         channel = channel_for(heard, args.channel)
         if args.channel is None and heard is not None and channel is not None:
             log.info("scoring channel %d, as the calibration did (--channel to change)", channel)
-        failed = 0
-        for path in args.files:
+        files, problems = find_audio_files(args.files)
+        for problem in problems:
+            print(f"edge-asd score: error: {problem}", file=sys.stderr)
+        failed = len(problems)
+        for path in files:
             try:
                 result = score_file(
                     engine, detector, path, hop, reference, channel, args.batch_size

@@ -274,6 +274,9 @@ class _Loop:
             started_event = any(e.type == "start" for e in events)
             above = score > machine.decider.threshold
             self.stats.record_window(name, above, started_event, state, offset)
+            change = machine.level_change(self.stats.settled_level_offset_db(name))
+            if change:
+                log.warning("%s", change)
 
     def _waiting_for_audio(self, healths: dict[str, Any]) -> bool:
         """No window, for a known reason: the first window is still filling, or a source

@@ -32,10 +32,29 @@ class MachineRuntime:
         """The calibrated detector (edge_asd.scoring.detector.Detector)."""
         return self.calibration.detector
 
+    level_differs: bool = False  # the last level check found it beyond LEVEL_WARN_DB
+
     def level_offset_db(self, level_db: float) -> float | None:
         """A window's level minus the calibration's, dB (None: none recorded)."""
         reference = self.calibration.level_db
         return None if reference is None else float(level_db) - reference
+
+    def level_change(self, median_offset_db: float | None) -> str | None:
+        """A line to log when the median level offset crosses LEVEL_WARN_DB (out or back),
+        else None (edge_asd.calibration.heard)."""
+        from edge_asd.calibration.heard import level_difference
+
+        if median_offset_db is None:
+            return None
+        said = level_difference(median_offset_db)
+        if (said is not None) == self.level_differs:
+            return None
+        self.level_differs = said is not None
+        if said is not None:
+            return f"{self.name}: the input is {said}"
+        return (
+            f"{self.name}: the input level is back near calibration's ({median_offset_db:+.1f} dB)"
+        )
 
 
 def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:

@@ -34,6 +34,7 @@ import paho.mqtt.client as mqtt
 
 from edge_asd.config.schema import MqttConfig, TlsConfig
 from edge_asd.errors import ConfigError
+from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
 from edge_asd.mqtt.outbox import Entry, Outbox
 from edge_asd.mqtt.payloads import (
@@ -95,6 +96,9 @@ class Publisher:
         # Held while publishing states; on_publish (which runs under paho's message lock)
         # never takes it, so publishing under it cannot deadlock with paho's thread.
         self._state_lock = threading.Lock()
+        # both can come once per stats interval or per sending round: counted, not repeated
+        self._stats_refused = RepeatedWarning(log, "MQTT: stats not sent")
+        self._event_refused = RepeatedWarning(log, "MQTT: paho refused an event")
         self._client = self._make_client(config, device_id, password)
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
@@ -172,6 +176,8 @@ class Publisher:
         self._client.disconnect()
         self._client.loop_stop()
         self._sender.join(timeout=5.0)
+        self._stats_refused.close()
+        self._event_refused.close()
 
     @property
     def connected(self) -> bool:
@@ -216,7 +222,7 @@ class Publisher:
         try:
             data = encode(payload)
         except PayloadTooLarge as exc:  # the stats are not worth stopping the daemon for
-            log.warning("MQTT: stats not sent: %s", exc)
+            self._stats_refused.occurred(str(exc))
             return
         self._client.publish(self.topics.stats, data, qos=0)
 
@@ -338,7 +344,7 @@ class Publisher:
         for entry in entries:
             info = self._client.publish(entry.topic, entry.payload, qos=1)
             if info.rc not in (mqtt.MQTT_ERR_SUCCESS, mqtt.MQTT_ERR_NO_CONN):
-                log.warning("MQTT: paho refused event %d (rc %s)", entry.seq, info.rc)
+                self._event_refused.occurred(f"event {entry.seq} (rc {info.rc})")
                 with self._cond:
                     self._wake = True
                 return

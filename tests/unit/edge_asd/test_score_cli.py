@@ -118,11 +118,25 @@ def test_bad_files_are_named_and_the_others_still_scored(tiny_model, clips, caps
     assert code == EXIT_INPUT
     assert [line["file"] for line in lines] == [str(clips["ten"])]
     assert lines[0]["windows"] == 1
-    errors = err.strip().splitlines()
-    assert len(errors) == 3
-    assert "short.wav" in errors[0] and "4.0 s is too short" in errors[0]
-    assert "notes.wav" in errors[1]
-    assert "missing.wav" in errors[2] and "no such file" in errors[2]
+    # a path that is not there is found while the inputs are walked, before any scoring
+    missing_line, short_line, notes_line = err.strip().splitlines()
+    assert "missing.wav" in missing_line and "no such file" in missing_line
+    assert "short.wav" in short_line and "4.0 s is too short" in short_line
+    assert "notes.wav" in notes_line
+
+
+def test_a_folder_is_walked_as_calibrate_walks_its_inputs(tiny_model, clips, tmp_path, capsys):
+    folder = tmp_path / "recordings"
+    (folder / "day1").mkdir(parents=True)
+    elsewhere = tmp_path / "other_disk"
+    elsewhere.mkdir()
+    (folder / "day1" / "ten.wav").write_bytes(clips["ten"].read_bytes())
+    (elsewhere / "twelve.wav").write_bytes(clips["twelve"].read_bytes())
+    (folder / "day2").symlink_to(elsewhere)
+    (folder / ".DS_Store").write_bytes(b"\0")
+    code, lines, err = score(capsys, "--model", str(tiny_model), "--label", LABEL, str(folder))
+    assert code == 0, err
+    assert [Path(line["file"]).name for line in lines] == ["ten.wav", "twelve.wav"]
 
 
 def test_human_readable_output_without_json(tiny_model, clips, capsys):

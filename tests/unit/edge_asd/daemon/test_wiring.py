@@ -64,3 +64,14 @@ def test_a_windows_level_offset_is_its_level_minus_the_calibrations():
     assert runtime.level_offset_db(-15.5) == pytest.approx(-3.0)
     unrecorded = calibration()  # a calibration without a level: no offset, not a guess
     assert MachineRuntime("p", "mic", unrecorded, None).level_offset_db(-6.5) is None
+
+
+def test_a_level_far_from_the_calibrations_is_said_once_and_its_return_too():
+    runtime = MachineRuntime("pump-1", "mic", calibration(level={"level_db": -30.0}), None)
+    assert runtime.level_offset_db(-18.0) == pytest.approx(12.0)
+    said = [runtime.level_change(offset) for offset in (None, 1.0, 5.9, 12.0, 12.5, 7.0, 0.4)]
+    assert said[:3] == [None, None, None]  # unsettled, then within 6 dB
+    assert said[3].startswith("pump-1: the input is 12.0 dB louder than at calibration")
+    assert said[4:6] == [None, None]  # still beyond: said once
+    assert said[6] == "pump-1: the input level is back near calibration's (+0.4 dB)"
+    assert runtime.level_change(-9.0).startswith("pump-1: the input is 9.0 dB quieter")

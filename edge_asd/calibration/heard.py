@@ -68,13 +68,19 @@ class HeardAs:
         )
 
     def describe(self) -> str:
-        """E.g. `channel 0 of 8-channel audio at 16000 Hz`."""
-        taken = "the mean of all channels" if self.channel is None else f"channel {self.channel}"
+        """E.g. `channel 0 of 8-channel audio at 16000 Hz` or `mono audio at 48000 Hz,
+        resampled to 16000 Hz`."""
         counts = "/".join(str(c) for c in self.channels)
+        if self.channels == (1,):
+            taken = "mono audio"
+        elif self.channel is None:
+            taken = f"the mean of all channels of {counts}-channel audio"
+        else:
+            taken = f"channel {self.channel} of {counts}-channel audio"
         rates = "/".join(str(r) for r in self.sample_rates_hz)
         where = f" from {self.device}" if self.device else ""
         resampled = f", resampled to {self.model_rate_hz} Hz" if self.resampled else ""
-        return f"{taken} of {counts}-channel audio at {rates} Hz{where}{resampled}"
+        return f"{taken} at {rates} Hz{where}{resampled}"
 
 
 def heard_from_files(

@@ -145,3 +145,19 @@ def test_the_daemon_warns_when_its_source_is_not_heard_as_the_calibration_was(
     assert result.returncode == 0, result.stderr
     assert "calibrated on the mean of 8 channels, but the daemon hears one" in result.stderr
     assert "its source delivers 48000 Hz, the calibration's audio was 16000 Hz" in result.stderr
+
+
+def test_the_calibration_says_how_it_heard_the_machine(tiny_model, calibrated, tmp_path, capsys):
+    from edge_asd.calibration.heard import HeardAs
+
+    assert HeardAs(None, (1,), (48000,), 16000).describe() == (
+        "mono audio at 48000 Hz, resampled to 16000 Hz"
+    )
+    assert HeardAs(None, (8,), (16000,), 16000).describe() == (
+        "the mean of all channels of 8-channel audio at 16000 Hz"
+    )
+    out = tmp_path / "again.yaml"
+    argv = ["calibrate", "--model", str(tiny_model), "--machine", "fan", "--threads", "1"]
+    argv += ["--input", str(calibrated["folder"] / "normal"), "--channel", "0", "--probes", "8"]
+    assert main([*argv, "--quantile", "0.99", "--out", str(out)]) == 0
+    assert "heard as channel 0 of 8-channel audio at 16000 Hz" in capsys.readouterr().out

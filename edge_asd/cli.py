@@ -38,7 +38,17 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"edge_asd.commands.{name}").register(subparsers)
+    verbose_after_the_command(subparsers)
     return parser
+
+
+def verbose_after_the_command(subparsers: argparse._SubParsersAction) -> None:
+    """Let `-v` follow the command too (`edge-asd calibrate -v ...`), as users type it;
+    SUPPRESS keeps a `-v` given before the command when none follows."""
+    for subparser in subparsers.choices.values():
+        subparser.add_argument(
+            "-v", "--verbose", action="store_true", default=argparse.SUPPRESS, help="debug logging"
+        )
 
 
 def dispatch(

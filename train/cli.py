@@ -19,7 +19,7 @@ import argparse
 import importlib
 import sys
 
-from edge_asd.cli import dispatch
+from edge_asd.cli import dispatch, verbose_after_the_command
 from edge_asd.errors import UserError
 
 COMMANDS = ("fit", "evaluate", "export", "table1")
@@ -181,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_synthetic(subparsers)
     for name in ("evaluate_cli", "table1"):  # each module adds its own parser
         importlib.import_module(f"train.{name}").register(subparsers)
+    verbose_after_the_command(subparsers)
     return parser
 
 

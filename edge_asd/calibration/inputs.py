@@ -155,7 +155,8 @@ def plan_recordings(
     channel: int | None = None,
     skip_bad: bool = False,
 ) -> list[Recording]:
-    """Check every file under `paths` and group them into recordings.
+    """Check every file under `paths` and group them into recordings, ordered by their
+    files' names (so the calibration does not depend on how folders lay them out).
 
     Raises AudioFileError listing every problem (one per line) unless `skip_bad`, in which
     case each bad file is logged as a warning and left out; UserError when nothing is left.
@@ -200,6 +201,10 @@ def _group(
             label = f"{key} {ident[-1]}" if not ident[-1].startswith("#") else str(members[0].path)
             groups.append((label, tuple(c.path for c in members)))
     groups += [(str(path), (path,)) for path, clip in clips.items() if clip is None or key is None]
+    # Folds and probes follow the recordings' order: order them by their files' names, not
+    # their paths, so the same files give the same calibration however folders and links
+    # lay them out (a fresh user's symlinked folder changed detector and threshold).
+    groups.sort(key=lambda group: ([p.name for p in group[1]], [str(p) for p in group[1]]))
     recordings, problems = [], []
     for name, members in groups:
         total = sum(seconds[p] for p in members)

@@ -58,6 +58,11 @@ def run(args: argparse.Namespace) -> int:
             png_path=args.png,
         )
         summary = run_demo(options)
+    if args.work_dir is None:
+        print(
+            "the run's files (calibration, daemon config and log) were in a temporary "
+            "folder, removed now: --work-dir DIR keeps them"
+        )
     if args.summary_json:
         args.summary_json.write_text(json.dumps(asdict(summary), default=str, indent=2))
     return 0 if summary.all_detected and not summary.false_alarms else 1

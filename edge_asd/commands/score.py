@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> int:
         files, problems = find_audio_files(args.files)
         for problem in problems:
             print(f"edge-asd score: error: {problem}", file=sys.stderr)
-        failed = len(problems)
+        failed, verdicts = len(problems), []
         for path in files:
             try:
                 result = score_file(
@@ -139,10 +139,25 @@ def run(args: argparse.Namespace) -> int:
                 print(f"edge-asd score: error: {exc}", file=sys.stderr)
                 failed += 1
                 continue
+            verdicts.append(result["anomalous"])
             print(json.dumps(result) if args.json else _human_line(result), flush=True)
     finally:
         engine.close()
+    if not args.json and len(verdicts) + failed > 1:
+        print(_totals(verdicts, failed))
     return AudioFileError.exit_code if failed else 0
+
+
+def _totals(verdicts: list[bool | None], failed: int) -> str:
+    """E.g. `64 files: 38 ANOMALY, 26 normal, 1 not scored` (verdicts None: no calibration)."""
+    parts = []
+    if any(v is not None for v in verdicts):
+        parts += [f"{sum(v is True for v in verdicts)} ANOMALY", f"{verdicts.count(False)} normal"]
+    else:
+        parts.append(f"{len(verdicts)} scored")
+    if failed:
+        parts.append(f"{failed} not scored (see the errors)")
+    return f"{len(verdicts) + failed} files: " + ", ".join(parts)
 
 
 def _setup(args: argparse.Namespace, info):

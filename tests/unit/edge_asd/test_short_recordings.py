@@ -148,3 +148,13 @@ def test_evaluate_tiles_and_skips_the_same_short_test_clips(fan):
     with pytest.raises(AudioFileError) as refusal:
         clip_batches(fan["four"], 160000, 16000)
     assert str(refusal.value) == short_recording(str(fan["four"]), 4.0, 10.0).problem
+
+
+def test_score_ends_with_the_totals_a_user_would_count(tiny_model, fan, tmp_path, capsys):
+    (score,) = section_scores_of(tiny_model, fan["ten"], 16000)
+    calibration = write_calibration(tmp_path / "c.yaml", tiny_model, threshold=float(score) / 5)
+    argv = ["score", "--threads", "1", "--model", str(tiny_model)]
+    files = [str(fan[name]) for name in ("ten", "fourteen", "four")]
+    assert main([*argv, "--calibration", str(calibration), *files]) != 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    assert last == "3 files: 2 ANOMALY, 0 normal, 1 not scored (see the errors)"

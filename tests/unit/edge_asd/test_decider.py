@@ -158,12 +158,12 @@ def test_a_non_finite_score_is_unknown_not_an_alarm():
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"k": 0, "n": 3}, r"need 1 <= k <= n, got k=0, n=3"),
-        ({"k": 4, "n": 3}, r"need 1 <= k <= n, got k=4, n=3"),
-        ({"m_close": 0}, r"m_close and the update intervals must be >= 1"),
-        ({"update_min_windows": 0}, r"m_close and the update intervals must be >= 1"),
-        ({"update_every_windows": 0}, r"m_close and the update intervals must be >= 1"),
-        ({"threshold": math.inf}, r"threshold must be finite, got inf"),
+        ({"k": 0, "n": 3}, r"^need 1 <= k <= n, got k=0, n=3$"),
+        ({"k": 4, "n": 3}, r"^need 1 <= k <= n, got k=4, n=3$"),
+        ({"m_close": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"update_min_windows": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"update_every_windows": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"threshold": math.inf}, r"^threshold must be finite, got inf$"),
     ],
 )
 def test_impossible_settings_are_refused_saying_which(settings, message):

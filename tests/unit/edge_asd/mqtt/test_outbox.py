@@ -211,3 +211,14 @@ def test_events_kept_in_memory_while_the_disk_fails_reach_it_when_it_recovers(
     assert [(e.seq, e.topic, e.payload) for e in on_disk] == [
         (seq, f"t/{seq - 1}", payload(seq)) for seq in (4, 5)
     ]
+
+
+def test_the_disk_error_in_the_stats_names_the_file_once_and_the_cause(tmp_path: Path):
+    # regression: each append while the file could not be opened put the path in front
+    # of the error again ("o.sqlite: o.sqlite: unable to open database file")
+    path = tmp_path / "o.sqlite"
+    path.mkdir()
+    outbox = Outbox(path)
+    for _ in range(3):
+        outbox.append("t", payload)
+    assert outbox.health().error == f"{path}: unable to open database file"

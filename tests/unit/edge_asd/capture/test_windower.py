@@ -191,7 +191,7 @@ def test_waiting_for_a_window_gives_up_at_the_timeout():
     windower = Windower({"s": source}, [Machine("a", "s", 0)], 400, hop_seconds=100 / 16000)
     started = time.monotonic()
     assert windower.next_batch(timeout=0.2) is None
-    assert 0.19 <= time.monotonic() - started < 1.0
+    assert 0.19 <= time.monotonic() - started < 2.0  # not forever, whatever the load
 
 
 def test_a_batch_waits_up_to_one_hop_for_a_live_source_still_short_of_its_window():
@@ -205,7 +205,7 @@ def test_a_batch_waits_up_to_one_hop_for_a_live_source_still_short_of_its_window
     started = time.monotonic()
     batch = windower.next_batch(timeout=5.0)
     waited = time.monotonic() - started
-    assert batch.names == ("a",) and 0.19 <= waited < 0.6
+    assert batch.names == ("a",) and 0.19 <= waited < 2.0  # a hop, not the 5 s timeout
 
 
 def test_the_hop_defaults_to_one_second_at_the_sources_rate():
@@ -222,8 +222,9 @@ def test_a_ring_of_exactly_a_window_and_a_hop_is_enough_and_one_of_a_window_is_n
 
 
 def test_no_machines_or_sources_at_several_rates_are_refused_saying_so():
-    with pytest.raises(ValueError, match="no machines to window"):
+    with pytest.raises(ValueError, match=r"^no machines to window$"):
         Windower({"s": HandFedSource()}, [])
     sources = {"s": HandFedSource(sample_rate=16000), "t": HandFedSource(sample_rate=8000)}
-    with pytest.raises(ValueError, match=r"one sample rate, not \[8000, 16000\]"):
+    rates = r"^all sources must deliver one sample rate, not \[8000, 16000\]$"
+    with pytest.raises(ValueError, match=rates):
         Windower(sources, [Machine("a", "s", 0)])

@@ -173,7 +173,7 @@ def test_appends_and_acks_from_two_threads_lose_nothing(tmp_path: Path):
 
 @pytest.mark.parametrize("max_events", [0, -5])
 def test_an_outbox_that_could_hold_no_event_is_refused(tmp_path: Path, max_events: int):
-    with pytest.raises(ValueError, match="max_events must be >= 1"):
+    with pytest.raises(ValueError, match=r"^max_events must be >= 1$"):
         Outbox(tmp_path / "o.sqlite", max_events=max_events)
 
 

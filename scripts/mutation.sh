@@ -6,8 +6,8 @@
 #   scripts/mutation.sh                 every module below, one after the other
 #   scripts/mutation.sh decider outbox  only these
 #
-# Not in CI: about 15 minutes for all on two shared cores (docs/reliability.md has the
-# times per module). One module runs at a time, on one core (--max-children), capped at
+# Not in CI: 15-25 minutes for all on two shared cores, most of it the windower, whose
+# tests wait on real time (docs/reliability.md has the times per module). One module runs at a time, on one core (--max-children), capped at
 # MUTATION_CAP_SECONDS (default 900); a capped run reports what it reached. Each module
 # runs in its own scratch copy under MUTATION_WORK (default /tmp/edge-asd-mutation), so
 # the working tree is never touched; list the survivors there with

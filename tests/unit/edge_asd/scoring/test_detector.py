@@ -134,3 +134,18 @@ def test_a_state_that_cannot_be_restored_names_the_file_and_the_component():
         Detector.from_state({**state, "combiner": "median"}, arrays, context, "c.yaml")
     with pytest.raises(UserError, match=r"^c\.yaml: detector: a detector needs at least one"):
         Detector.from_state({"combiner": "mean"}, arrays, context, "c.yaml")
+
+
+def test_two_normal_scores_are_enough_to_standardise():
+    s = Standardiser.fit(np.array([1.0, 3.0]))
+    assert (s.mean, s.std) == (2.0, 1.0)
+
+
+def test_a_state_without_a_combiner_means_and_an_unknown_kind_names_the_file():
+    state, arrays = two_component_detector().to_state()
+    context = FitContext(("fan/section_00", "fan/section_01"), embedding_dim=2)
+    older = {"components": state["components"]}  # written before combiners existed
+    assert Detector.from_state(older, arrays, context, "c.yaml").combiner == "mean"
+    psychic = {**state, "components": [{**state["components"][0], "kind": "psychic"}]}
+    with pytest.raises(UserError, match=r"^c\.yaml: unknown scorer 'psychic'"):
+        Detector.from_state(psychic, arrays, context, "c.yaml")

@@ -106,7 +106,8 @@ class Outbox:
             try:
                 self._store(entry)
             except sqlite3.Error as exc:
-                self._disk_failed(exc)
+                if self._db is not None:  # else `_open` has just recorded why
+                    self._disk_failed(exc)
                 self._write_failures += 1
                 entry = Entry(seq, topic, entry.payload, durable=False)
                 self._memory[seq] = entry

@@ -47,12 +47,8 @@ def texts(collector: Collector, suffix: str) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def fault_setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def fault_setup(trained_model: Path, tmp_path_factory: pytest.TempPathFactory):
     """The trained model, its calibration on normal sound (`edge-asd calibrate`), a recording."""
-    try:
-        model = request.getfixturevalue("trained_model")
-    except pytest.FixtureLookupError:
-        pytest.skip("waits on the `trained_model` fixture (tests/harness/model.py)")
     from edge_asd.synth import Fault, render_clip, write_wav
 
     folder = tmp_path_factory.mktemp("fault")
@@ -66,13 +62,13 @@ def fault_setup(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPat
     # A briefly trained model: a 0.99 gamma quantile of the normal scores, as DCASE sets
     # thresholds (one false alarm a day would need 15 min of normal sound here).
     subprocess.run(
-        [sys.executable, "-m", "edge_asd.cli", "calibrate", "--model", str(model),
+        [sys.executable, "-m", "edge_asd.cli", "calibrate", "--model", str(trained_model),
          "--machine", "pump-1", "--label", "fan/section_00", "--quantile", "0.99",
          "--probes", "8",
          "--input", *map(str, normals), "--out", str(folder / "calibration.yaml")],
         check=True, capture_output=True, timeout=300,
     )  # fmt: skip
-    return {"model": model, "folder": folder}
+    return {"model": trained_model, "folder": folder}
 
 
 def test_a_fault_gives_an_event_start_and_end_and_sigterm_says_stopped(

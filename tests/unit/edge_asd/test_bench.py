@@ -12,6 +12,7 @@ from edge_asd.bench.latency import LatencyResult
 from edge_asd.bench.report import daemon_targets, latency_ratio_target, table, targets_text
 from edge_asd.bench.suite import PLAIN, SPLIT, STOCK, STREAM, STREAM_ONE_AT_A_TIME, TENSORRT
 from edge_asd.cli import main
+from tests.harness.gpu import TENSORRT_RUNS
 
 
 def test_bench_prints_one_table_of_every_engine_at_every_batch_size(
@@ -36,10 +37,33 @@ def test_bench_prints_one_table_of_every_engine_at_every_batch_size(
     assert "CPU: " in printed and "load average" in printed and "onnxruntime " in printed
     assert f"Reproduce: `edge-asd bench --model {tiny_model}" in printed
     assert "--no-daemon" in printed
-    # where TensorRT cannot run, the report says so rather than leaving the row out
-    assert ("TensorRT not measured" in printed) != any(
-        r.startswith(f"| {TENSORRT} |") for r in rows
-    )
+
+
+def bench_rows(model: Path, capsys) -> tuple[list[str], str]:
+    """(the table's rows, everything printed) of `edge-asd bench` at batches 1 and 2."""
+    code = main(["bench", "--model", str(model), "--no-daemon", "--calls", "2",
+                 "--batch-sizes", "1,2"])  # fmt: skip
+    printed = capsys.readouterr().out
+    assert code == 0
+    return [line for line in printed.splitlines() if line.startswith("| ")], printed
+
+
+@pytest.mark.skipif(TENSORRT_RUNS, reason="TensorRT runs here")
+def test_bench_without_tensorrt_says_why_it_was_not_measured(tiny_model: Path, capsys):
+    rows, printed = bench_rows(tiny_model, capsys)
+    assert "TensorRT not measured: the tensorrt engine cannot run here: " in printed
+    assert not any(r.startswith(f"| {TENSORRT} |") for r in rows)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not TENSORRT_RUNS, reason="needs TensorRT 10 and a CUDA GPU")
+def test_bench_with_tensorrt_measures_it_at_every_batch_size(tiny_model: Path, capsys):
+    rows, printed = bench_rows(tiny_model, capsys)
+    assert "TensorRT not measured" not in printed
+    for batch in (1, 2):
+        (row,) = [r for r in rows if r.startswith(f"| {TENSORRT} | {batch} |")]
+        p50, p95 = (float(cell) for cell in row.split(" | ")[2:4])
+        assert 0 < p50 <= p95
 
 
 @pytest.mark.parametrize(

@@ -156,13 +156,31 @@ def test_a_non_finite_score_is_unknown_not_an_alarm():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("settings", "message"),
     [
-        {"k": 0, "n": 3, "m_close": 1},
-        {"k": 4, "n": 3, "m_close": 1},
-        {"k": 1, "n": 3, "m_close": 0},
+        ({"k": 0, "n": 3}, r"^need 1 <= k <= n, got k=0, n=3$"),
+        ({"k": 4, "n": 3}, r"^need 1 <= k <= n, got k=4, n=3$"),
+        ({"m_close": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"update_min_windows": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"update_every_windows": 0}, r"^m_close and the update intervals must be >= 1$"),
+        ({"threshold": math.inf}, r"^threshold must be finite, got inf$"),
     ],
 )
-def test_impossible_settings_are_refused(kwargs):
-    with pytest.raises(ValueError):
-        Decider(0.5, **kwargs)
+def test_impossible_settings_are_refused_saying_which(settings, message):
+    # the daemon puts this message after the config's place (daemon/wiring.py)
+    with pytest.raises(ValueError, match=message):
+        Decider(**{"threshold": 0.5, "k": 1, "n": 3, "m_close": 1, **settings})
+
+
+def test_the_daemons_update_cadence_is_a_new_peak_after_five_windows_or_every_thirty():
+    decider = Decider(0.5, k=1, n=1, m_close=1)  # the intervals as the daemon leaves them
+    rising = [0.6 + 0.01 * i for i in range(8)]
+    assert types(run(decider, rising)) == [(0, START), (5, UPDATE)]
+    flat = Decider(0.5, k=1, n=1, m_close=1)
+    assert types(run(flat, [HIGH] * 62)) == [(0, START), (30, UPDATE), (60, UPDATE)]
+
+
+def test_a_level_exactly_at_the_gate_is_heard_not_silent():
+    decider = Decider(0.5, k=1, n=1, m_close=1, rms_gate=0.01)
+    assert [e.type for e in decider.feed(HIGH, 0.0, rms=0.01)] == [START]
+    assert decider.state == ANOMALY

@@ -65,7 +65,10 @@ def test_the_command_line_evaluates_a_fusion_and_refuses_an_unknown_scorer(
     assert main([*argv, "--scorer", "knn+twfr", "--out", str(out)]) == 0
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["machine_types"]["fan"]["sections"]) == {"00"}
-    assert 0.0 <= summary["official_score"] <= 1.0
+    # twfr alone ranks every generated fault above every normal clip here (1.0, see the
+    # first test); knn alone, on the tiny model's random embeddings, reaches about 0.68.
+    # A fusion above 0.8 shows twfr's ranking survives the combination.
+    assert summary["official_score"] >= 0.8, summary["machine_types"]
     lines = (out / "anomaly_score_fan_section_00_test.csv").read_text().splitlines()
     assert len(lines) == 8
     capsys.readouterr()

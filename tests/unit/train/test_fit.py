@@ -22,6 +22,7 @@ from train.fit import fit
 from train.model import ModelConfig
 
 WINDOW_SAMPLES = 2 * SAMPLE_RATE
+OFFICIAL_FLOOR = 0.9  # see test_command_line_fits_evaluates_and_exports
 
 
 def small_config(**overrides) -> TrainConfig:
@@ -104,7 +105,12 @@ def test_command_line_fits_evaluates_and_exports(small_tree, tmp_path, capsys):
         sections = summary["machine_types"]["fan"]["sections"]
         assert set(sections) == {"00", "01"}
         assert set(sections["00"]) == {"auc_source", "auc_target", "pauc"}
-        assert 0.0 <= summary["official_score"] <= 1.0
+        # The generated faults (a tone, impacts, a harmonic shift, rubbing over the whole
+        # clip) show in the log-mel that twfr reads, and auto picks among scorers by
+        # synthetic faults. With one normal and one fault clip a domain, one fault ranked
+        # below a normal puts an AUC at 0 and the harmonic mean far under the floor: 0.9
+        # says every fault outranks every normal clip (a blind scorer gets about 0.5).
+        assert summary["official_score"] >= OFFICIAL_FLOOR, sections
         scores = (out / "anomaly_score_fan_section_00_test.csv").read_text().splitlines()
         assert len(scores) == 4 and scores[0].startswith("section_00_")
         decisions = (out / "decision_result_fan_section_00_test.csv").read_text().splitlines()

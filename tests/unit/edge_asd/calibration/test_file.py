@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import os
+import pickle
 import stat
+import subprocess
+import sys
+import textwrap
 from dataclasses import fields, replace
 from pathlib import Path
 
@@ -244,6 +248,47 @@ def test_a_failed_write_leaves_the_old_files_and_no_temporary_ones(tmp_path, mon
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
     assert load_calibration(path, model_info()).threshold == 0.1
+
+
+CRASH_BETWEEN_RENAMES = textwrap.dedent(
+    """
+    import os, pickle, sys
+    from edge_asd.calibration.file import save_calibration
+
+    calibration = pickle.loads(open(sys.argv[1], "rb").read())
+    rename = os.replace
+
+    def rename_then_die(src, dst):
+        rename(src, dst)
+        os._exit(9)  # the power goes out: the .npz is in place, the YAML not yet
+
+    os.replace = rename_then_die
+    save_calibration(calibration, sys.argv[2])
+    """
+)
+
+
+def test_a_crash_between_the_two_renames_leaves_the_old_yaml_refusing_the_new_bank(
+    tmp_path: Path,
+):
+    path = tmp_path / "c.yaml"
+    save_calibration(calibration(threshold=0.1), path)
+    old_yaml = path.read_bytes()
+    new = calibration(threshold=0.9, detector=knn_detector(np.ones((6, 4), np.float32)))
+    (tmp_path / "new.pickle").write_bytes(pickle.dumps(new))
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASH_BETWEEN_RENAMES, str(tmp_path / "new.pickle"), str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    assert path.read_bytes() == old_yaml  # the YAML was never replaced
+    with pytest.raises(ModelFileError, match="does not belong to") as caught:
+        load_calibration(path, model_info())
+    assert str(tmp_path / "c.npz") in str(caught.value) and "calibrate again" in str(caught.value)
+    save_calibration(new, path)  # calibrating again mends it
+    assert_same(load_calibration(path, model_info()), new)
 
 
 def test_the_arrays_lie_beside_the_yaml():

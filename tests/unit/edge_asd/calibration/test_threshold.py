@@ -142,3 +142,18 @@ def test_out_of_range_targets_are_user_errors():
         choose(gamma_runs(1, 100), false_alarms_per_day=-1.0)
     with pytest.raises(ValueError):
         choose(gamma_runs(1, 100))
+
+
+def test_the_calibration_records_the_gamma_fit_under_its_parameter_names():
+    runs = gamma_runs(2, 500)
+    choice = choose(runs, quantile=0.99)
+    fit = choice.fit
+    assert choice.params["gamma"] == {
+        "shape": fit.shape,
+        "loc": fit.loc,
+        "scale": fit.scale,
+        "ks_statistic": fit.ks_statistic,
+        "ks_limit": fit.ks_limit,
+    }
+    assert choice.params["fit_good"] is True and choice.params["block_windows"] == 1
+    assert choice.params["quantile"] == 0.99

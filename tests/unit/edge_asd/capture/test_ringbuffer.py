@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -125,3 +126,46 @@ def test_concurrent_readers_only_ever_see_contiguous_windows():
     assert len(results) == 3
     assert [errors for _, _, errors in results] == [[], [], []]
     assert all(good > 50 for good, _, _ in results), results
+
+
+@pytest.mark.parametrize(("capacity", "channels"), [(0, 2), (10, 0)])
+def test_a_ring_without_a_frame_or_a_channel_is_refused(capacity: int, channels: int):
+    with pytest.raises(ValueError, match=r"^a ring needs at least one frame and one channel$"):
+        RingBuffer(capacity, channels)
+
+
+def test_a_read_of_no_frames_or_more_than_the_ring_holds_is_refused_saying_so():
+    ring = RingBuffer(capacity_frames=100, channels=1)
+    ring.write(ramp(0, 100, 1))
+    for n_frames in (0, 101):
+        with pytest.raises(ValueError, match=f"^cannot read {n_frames} frames from a ring of 100$"):
+            ring.read(100, n_frames)
+
+
+def test_reads_are_float32_whatever_was_written():
+    ring = RingBuffer(capacity_frames=10, channels=2)
+    ring.write(np.full((10, 2), 1000, dtype=np.int16), scale=1 / 32768)
+    assert ring.read(10, 4).dtype == np.float32
+    assert ring.read(10, 4, channel=1).dtype == np.float32
+
+
+def test_the_latest_frames_of_one_channel_and_too_few_frames_said_so():
+    ring = RingBuffer(capacity_frames=100, channels=3)
+    with pytest.raises(FramesUnavailable, match=r"^fewer than 10 continuous frames written$"):
+        ring.read_latest(10)
+    ring.write(ramp(0, 50, 3))
+    end, frames = ring.read_latest(10, channel=2)
+    assert end == 50
+    np.testing.assert_array_equal(frames, ramp(40, 10, 3)[:, 2])
+
+
+def test_frame_times_count_back_from_the_newest_write_at_the_sample_rate():
+    ring = RingBuffer(capacity_frames=16000, channels=1, sample_rate=8000)
+    before = time.time()
+    assert before <= ring.frame_time(0) <= time.time() + 1e-3  # nothing written: now
+    ring.write(np.zeros((16000, 1), np.float32))
+    written_at = time.time()
+    time.sleep(0.05)  # the estimate is of when the frames came, not of when it is asked
+    newest = ring.frame_time(16000)
+    assert before - 0.01 <= newest <= written_at + 0.01
+    assert ring.frame_time(8000) == pytest.approx(newest - 1.0, abs=1e-3)

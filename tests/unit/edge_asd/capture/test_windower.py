@@ -11,6 +11,9 @@ import pytest
 
 from edge_asd.audio import SAMPLE_RATE, WINDOW_SAMPLES, read_audio
 from edge_asd.capture import FAST, REALTIME, FileSource, Machine, SyntheticSource, Windower
+from edge_asd.capture.ringbuffer import RingBuffer
+from edge_asd.capture.source import RUNNING, STOPPED, Source
+from edge_asd.capture.windower import WindowerStats
 from edge_asd.synth import MachineSynth, section_profile, write_wav
 from edge_asd.windows import hop_samples, sliding_windows
 
@@ -143,3 +146,85 @@ def test_inconsistent_set_ups_are_refused(tmp_path: Path):
         Windower({"a": fast}, [Machine("m", "a", 0)], hop_seconds=1e-5)
     with pytest.raises(ValueError, match="window and a hop"):
         Windower({"a": FileSource(path, pacing=FAST, capacity_seconds=5)}, [Machine("m", "a", 0)])
+
+
+class HandFedSource(Source):
+    """A live source whose frames the test writes into its ring itself, when it says."""
+
+    def __init__(self, channels: int = 2, capacity_frames: int = 4000, sample_rate: int = 16000):
+        super().__init__(RingBuffer(capacity_frames, channels, sample_rate))
+
+    def start(self) -> None:
+        self._set_state(RUNNING)
+
+    def stop(self) -> None:
+        self._set_state(STOPPED)
+
+    def feed(self, n_frames: int) -> None:
+        self.ring.write(np.zeros((n_frames, self.channels), np.float32))
+
+
+def test_windows_lost_to_a_gap_and_skipped_while_late_are_counted_for_each_machine():
+    source = HandFedSource()
+    source.start()
+    machines = [Machine("a", "s", 0), Machine("b", "s", 1)]
+    windower = Windower({"s": source}, machines, 400, hop_seconds=100 / 16000)
+    source.feed(400)  # window 0 (frames 0-400)
+    assert list(windower.next_batch(timeout=0).end_frames) == [400, 400]
+    source.feed(250)  # windows 1 and 2 come while the consumer is away: 1 is skipped
+    batch = windower.next_batch(timeout=0)
+    assert list(batch.end_frames) == [600, 600]
+    assert batch.end_times.dtype == np.float64
+    assert batch.end_times[0] == pytest.approx(source.ring.frame_time(600), abs=0.05)
+    assert windower.stats == WindowerStats(batches=2, windows=4, skipped=2, lost=0)
+    source.ring.mark_gap()  # a reopened device at frame 650: windows 3-6 reach back past it
+    source.feed(650)
+    assert list(windower.next_batch(timeout=0).end_frames) == [1300, 1300]  # window 9
+    # windows 3, 4, 5, 6 lost (window 7, frames 700-1100, is the first after the gap),
+    # 7 and 8 skipped: each counted once per machine
+    assert windower.stats == WindowerStats(batches=3, windows=6, skipped=6, lost=8)
+
+
+def test_waiting_for_a_window_gives_up_at_the_timeout():
+    source = HandFedSource()
+    source.start()
+    windower = Windower({"s": source}, [Machine("a", "s", 0)], 400, hop_seconds=100 / 16000)
+    started = time.monotonic()
+    assert windower.next_batch(timeout=0.2) is None
+    assert 0.19 <= time.monotonic() - started < 2.0  # not forever, whatever the load
+
+
+def test_a_batch_waits_up_to_one_hop_for_a_live_source_still_short_of_its_window():
+    early, late = HandFedSource(capacity_frames=8000), HandFedSource(capacity_frames=8000)
+    for source in (early, late):
+        source.start()
+    machines = [Machine("a", "early", 0), Machine("b", "late", 0)]
+    windower = Windower({"early": early, "late": late}, machines, 1600, hop_seconds=0.2)
+    early.feed(1600)
+    late.feed(1000)  # delivering audio, but short of its window
+    started = time.monotonic()
+    batch = windower.next_batch(timeout=5.0)
+    waited = time.monotonic() - started
+    assert batch.names == ("a",) and 0.19 <= waited < 2.0  # a hop, not the 5 s timeout
+
+
+def test_the_hop_defaults_to_one_second_at_the_sources_rate():
+    source = HandFedSource(channels=1, capacity_frames=100_000, sample_rate=8000)
+    windower = Windower({"s": source}, [Machine("a", "s", 0)], 8000 * 10)
+    assert (windower.hop_seconds, windower.hop_samples) == (1.0, 8000)
+
+
+def test_a_ring_of_exactly_a_window_and_a_hop_is_enough_and_one_of_a_window_is_not():
+    machines = [Machine("a", "s", 0)]
+    Windower({"s": HandFedSource(1, 500)}, machines, 400, hop_seconds=100 / 16000)
+    with pytest.raises(ValueError, match="its ring holds fewer frames than a window and a hop"):
+        Windower({"s": HandFedSource(1, 400)}, machines, 400, hop_seconds=100 / 16000)
+
+
+def test_no_machines_or_sources_at_several_rates_are_refused_saying_so():
+    with pytest.raises(ValueError, match=r"^no machines to window$"):
+        Windower({"s": HandFedSource()}, [])
+    sources = {"s": HandFedSource(sample_rate=16000), "t": HandFedSource(sample_rate=8000)}
+    rates = r"^all sources must deliver one sample rate, not \[8000, 16000\]$"
+    with pytest.raises(ValueError, match=rates):
+        Windower(sources, [Machine("a", "s", 0)])

@@ -1,4 +1,6 @@
-"""The onnxruntime engines: loading, checking the graphs against model.yaml, inputs, fallback."""
+"""The onnxruntime engines: loading, checking the graphs against model.yaml, inputs.
+
+The fallback from TensorRT to onnxruntime is tested once, in test_tensorrt_engine.py."""
 
 from __future__ import annotations
 
@@ -113,30 +115,6 @@ def test_a_file_that_is_not_onnx_is_refused(tiny_model, tmp_path):
     edit_yaml(model, onnx_sha256=sha256_of(model / "model.onnx"))
     with pytest.raises(ModelFileError, match="onnxruntime cannot load it"):
         open_engine(model, optimise=False)
-
-
-def test_tensorrt_falls_back_to_onnxruntime_where_it_cannot_run(tiny_model, caplog):
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("TensorRT is installed here; the fallback is for machines without it")
-    engine = open_engine(tiny_model, "tensorrt", threads=1)
-    assert engine.name == "onnxruntime"
-    assert engine.fallback_reason
-    assert "using onnxruntime" in caplog.text
-
-
-def test_tensorrt_without_fallback_is_a_clear_error(tiny_model):
-    try:
-        import tensorrt  # noqa: F401
-    except ImportError:
-        pass
-    else:
-        pytest.skip("TensorRT is installed here")
-    with pytest.raises(UserError, match="tensorrt engine cannot run here"):
-        open_engine(tiny_model, "tensorrt", allow_fallback=False)
 
 
 def test_unknown_engine_kind_is_a_usage_error(tiny_model):

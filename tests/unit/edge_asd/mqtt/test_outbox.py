@@ -11,6 +11,8 @@ import textwrap
 import threading
 from pathlib import Path
 
+import pytest
+
 from edge_asd.mqtt.outbox import Outbox
 
 
@@ -182,3 +184,58 @@ def test_appends_and_acks_from_two_threads_lose_nothing(tmp_path: Path):
     thread.join()
     assert appended == list(range(1, 201))
     assert acked == 200 and outbox.pending() == []
+    health = outbox.health()  # every event was on disk, whichever thread wrote it
+    assert (health.write_failures, health.error) == (0, None)
+
+
+@pytest.mark.parametrize("max_events", [0, -5])
+def test_an_outbox_that_could_hold_no_event_is_refused(tmp_path: Path, max_events: int):
+    with pytest.raises(ValueError, match=r"^max_events must be >= 1$"):
+        Outbox(tmp_path / "o.sqlite", max_events=max_events)
+
+
+def test_an_outbox_of_one_event_keeps_the_newest(tmp_path: Path):
+    outbox = Outbox(tmp_path / "o.sqlite", max_events=1)
+    for _ in range(3):
+        outbox.append("t", payload)
+    assert [e.seq for e in outbox.pending()] == [3]
+    assert outbox.health().dropped == 2
+
+
+def test_events_kept_in_memory_while_the_disk_fails_reach_it_when_it_recovers(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    path = tmp_path / "o.sqlite"
+    path.mkdir()  # a path sqlite cannot open: the disk "fails" until the folder goes
+    outbox = Outbox(path, max_events=2)
+    with caplog.at_level(logging.WARNING, logger="edge_asd.mqtt.outbox"):
+        failed = [outbox.append(f"t/{i}", payload) for i in range(4)]
+        # in memory too the outbox stays bounded: the two oldest are dropped and counted
+        assert [e.seq for e in outbox.pending(after_seq=3)] == [4]
+        health = outbox.health()
+        assert (health.depth, health.dropped, health.write_failures) == (2, 2, 4)
+        assert health.error.startswith(f"{path}: ")
+        path.rmdir()
+        recovered = outbox.append("t/4", payload)
+    assert [e.durable for e in failed] == [False] * 4 and recovered.durable
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1 and errors[0].startswith(f"outbox cannot write ({path}: ")
+    assert f"outbox writes again: {path}" in caplog.text
+    health = outbox.health()
+    assert (health.error, health.dropped) == (None, 3)  # on disk too it holds two
+    outbox.close()
+    on_disk = Outbox(path, max_events=2).pending()
+    assert [(e.seq, e.topic, e.payload) for e in on_disk] == [
+        (seq, f"t/{seq - 1}", payload(seq)) for seq in (4, 5)
+    ]
+
+
+def test_the_disk_error_in_the_stats_names_the_file_once_and_the_cause(tmp_path: Path):
+    # regression: each append while the file could not be opened put the path in front
+    # of the error again ("o.sqlite: o.sqlite: unable to open database file")
+    path = tmp_path / "o.sqlite"
+    path.mkdir()
+    outbox = Outbox(path)
+    for _ in range(3):
+        outbox.append("t", payload)
+    assert outbox.health().error == f"{path}: unable to open database file"

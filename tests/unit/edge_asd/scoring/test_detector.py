@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_asd.errors import UserError
 from edge_asd.scoring.detector import Component, Detector, Standardiser, combine, single
 from edge_asd.scoring.features import POOLING_R, WindowFeatures
 from edge_asd.scoring.knn import KnnScorer
+from edge_asd.scoring.registry import FitContext
 from edge_asd.scoring.section import SectionScorer
 
 
@@ -87,3 +89,63 @@ def test_a_detector_needs_a_component_and_a_known_combiner():
     knn = KnnScorer(np.ones((1, 2), np.float32), n_centres=1)
     with pytest.raises(ValueError, match="combiner"):
         Detector((Component(knn, Standardiser(0.0, 1.0)),), "median")
+
+
+def two_component_detector() -> Detector:
+    knn = KnnScorer(np.array([[1.0, 0.0], [0.0, 1.0]], np.float32), n_centres=2)
+    section = SectionScorer("fan/section_00", [0], "mean")
+    components = (Component(knn, Standardiser(0.5, 0.25)), Component(section, Standardiser(1, 2)))
+    return Detector(components, "max")
+
+
+def test_a_detector_state_names_each_component_and_restores_to_the_same_scores():
+    detector = two_component_detector()
+    state, arrays = detector.to_state()
+    assert state == {
+        "combiner": "max",
+        "components": [
+            {
+                "kind": "knn",
+                "params": {"n_centres": 2, "bank_entries": 2},
+                "standardiser": {"mean": 0.5, "std": 0.25},
+            },
+            {
+                "kind": "section",
+                "params": {"label": "fan/section_00", "reduce": "mean"},
+                "standardiser": {"mean": 1, "std": 2},
+            },
+        ],
+    }
+    assert sorted(arrays) == ["c0_bank"]
+    context = FitContext(("fan/section_00", "fan/section_01"), embedding_dim=2)
+    restored = Detector.from_state(state, arrays, context, "c.yaml")
+    windows = features([[1.0, 0.0], [0.6, 0.8]], [[2.0, 0.0], [0.0, 3.0]])
+    np.testing.assert_array_equal(restored.score(windows), detector.score(windows))
+    assert restored.kind == "knn+section" and restored.combiner == "max"
+
+
+def test_a_state_that_cannot_be_restored_names_the_file_and_the_component():
+    state, arrays = two_component_detector().to_state()
+    wrong = FitContext(("fan/section_00",), embedding_dim=3)  # the bank is 2-dimensional
+    with pytest.raises(UserError, match=r"^c\.yaml: detector component 0 \(knn\): the memory"):
+        Detector.from_state(state, arrays, wrong, "c.yaml")
+    context = FitContext(("fan/section_00", "fan/section_01"), embedding_dim=2)
+    with pytest.raises(UserError, match=r"^c\.yaml: detector: combiner must be one of"):
+        Detector.from_state({**state, "combiner": "median"}, arrays, context, "c.yaml")
+    with pytest.raises(UserError, match=r"^c\.yaml: detector: a detector needs at least one"):
+        Detector.from_state({"combiner": "mean"}, arrays, context, "c.yaml")
+
+
+def test_two_normal_scores_are_enough_to_standardise():
+    s = Standardiser.fit(np.array([1.0, 3.0]))
+    assert (s.mean, s.std) == (2.0, 1.0)
+
+
+def test_a_state_without_a_combiner_means_and_an_unknown_kind_names_the_file():
+    state, arrays = two_component_detector().to_state()
+    context = FitContext(("fan/section_00", "fan/section_01"), embedding_dim=2)
+    older = {"components": state["components"]}  # written before combiners existed
+    assert Detector.from_state(older, arrays, context, "c.yaml").combiner == "mean"
+    psychic = {**state, "components": [{**state["components"][0], "kind": "psychic"}]}
+    with pytest.raises(UserError, match=r"^c\.yaml: unknown scorer 'psychic'"):
+        Detector.from_state(psychic, arrays, context, "c.yaml")

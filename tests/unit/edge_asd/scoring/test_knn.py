@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_asd.scoring.knn import build_bank, kmeans, knn_scores, l2_normalise
+from edge_asd.scoring.features import WindowFeatures
+from edge_asd.scoring.knn import KnnScorer, build_bank, kmeans, knn_scores, l2_normalise
+from edge_asd.scoring.registry import FitContext, FitData
 
 
 def unit(*values: float) -> np.ndarray:
@@ -117,3 +119,66 @@ def test_bank_from_nothing_or_bad_shapes_is_refused():
 def test_a_bank_of_only_new_condition_embeddings_is_allowed():
     extra = np.eye(4)[:2]
     np.testing.assert_allclose(build_bank(np.zeros((0, 4)), 3, new_condition=extra), extra)
+
+
+def features_of(embedding: np.ndarray) -> WindowFeatures:
+    n = len(embedding)
+    return WindowFeatures(
+        embedding.astype(np.float32), np.zeros((n, 1), np.float32), np.zeros((n, 1, 4), np.float32)
+    )
+
+
+def normal_and_new(seed: int = 0) -> FitData:
+    """40 windows around one direction (main) and 3 new-condition windows elsewhere."""
+    rng = np.random.default_rng(seed)
+    main = unit(1, 0, 0, 0) + 0.05 * rng.normal(size=(40, 4))
+    new = unit(0, 0, 1, 0) + 0.05 * rng.normal(size=(3, 4))
+    mask = np.r_[np.zeros(40, bool), np.ones(3, bool)]
+    return FitData(features_of(np.concatenate([main, new])), mask)
+
+
+def test_the_knn_kind_fits_centres_plus_the_new_condition_and_scores_a_fault_high():
+    context = FitContext(("fan/section_00",), seed=3)
+    scorer = KnnScorer.fit(normal_and_new(), {"n_centres": 5}, context)
+    assert scorer.bank.shape == (5 + 3, 4) and scorer.bank.dtype == np.float32
+    np.testing.assert_array_equal(scorer.bank[5:], normal_and_new().features.embedding[40:])
+    probes = features_of(np.stack([unit(1, 0, 0, 0), unit(0, 0, 1, 0), unit(0, 1, 0, 0)]))
+    normal, new_condition, fault = scorer.score(probes)
+    assert normal < 0.05 and new_condition < 0.05 and fault > 0.9
+    assert KnnScorer.fit(normal_and_new(), {}, context).n_centres == 16  # the default
+    assert [c["n_centres"] for c in KnnScorer.candidates(context)] == [16, 64]
+    assert KnnScorer.describe({"n_centres": 64}) == "knn(64 centres)"
+    assert KnnScorer.describe({}) == "knn(16 centres)"
+
+
+def test_a_fold_of_new_condition_windows_only_keeps_them_all_as_the_bank():
+    data = normal_and_new()
+    only_new = data.take(data.new_condition)
+    scorer = KnnScorer.fit(only_new, {"n_centres": 16}, FitContext(("x",)))
+    np.testing.assert_array_equal(scorer.bank, data.features.embedding[40:])
+
+
+def test_the_knn_state_restores_to_the_same_scorer():
+    context = FitContext(("fan/section_00",), embedding_dim=4)
+    scorer = KnnScorer.fit(normal_and_new(), {"n_centres": 5}, context)
+    params, arrays = scorer.state()
+    assert params == {"n_centres": 5, "bank_entries": 8}
+    restored = KnnScorer.restore(params, arrays, context)
+    np.testing.assert_array_equal(restored.bank, scorer.bank)
+    assert restored.n_centres == 5
+    assert KnnScorer.restore({}, arrays, FitContext(("x",))).n_centres == 8  # older files
+
+
+@pytest.mark.parametrize(
+    ("arrays", "message"),
+    [
+        ({}, r"needs its memory bank \(array `bank`\)"),
+        ({"bank": np.ones((3, 5), np.float32)}, r"has shape \(3, 5\), not \[entries, 4\]"),
+        ({"bank": np.ones((0, 4), np.float32)}, r"has shape \(0, 4\), not \[entries, 4\]"),
+        ({"bank": np.ones(4, np.float32)}, r"has shape \(4,\), not \[entries, 4\]"),
+        ({"bank": np.full((2, 4), np.nan, np.float32)}, "NaN or infinite"),
+    ],
+)
+def test_a_bank_that_cannot_serve_is_refused_saying_why(arrays, message):
+    with pytest.raises(ValueError, match=message):
+        KnnScorer.restore({"n_centres": 2}, arrays, FitContext(("x",), embedding_dim=4))

@@ -1,16 +1,19 @@
 """The daemon's running numbers: published as `stats` on MQTT and, optionally, to Prometheus.
 
 Counts since start: windows scored and skipped (the consumer was late) or lost (gaps in
-the input), input overflows, inference time p50/p95 over recent batches, outbox depth and
+the input), input overflows, inference time p50/p95 over recent batches (and, for
+Prometheus, a histogram of every batch since start), outbox depth and
 drops, failed MQTT connection attempts and why the last one failed, uptime, the engine
 (and why it fell back, if it did). Per machine: the realised rate of windows above the
-threshold and of alarms (events started) a day, beside what the calibration expects. A
+threshold and of alarms (events started) a day, beside what the calibration expects, and
+the latest window's score and the threshold (Home Assistant's score sensor reads them). A
 machine whose sound drifts away from its calibration shows it in its window rate first,
 long before the alarm rate is measurable.
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections import deque
@@ -20,11 +23,21 @@ from typing import Any
 
 import numpy as np
 
+from edge_asd.decider import ANOMALY, NORMAL, UNKNOWN
 from edge_asd.mqtt.payloads import iso_utc
 
 SECONDS_PER_DAY = 86400.0
 INFERENCE_HISTORY = 1000  # batches kept for the percentiles
 LEVEL_HISTORY = 30  # windows whose level offsets give the median in `stats`
+# Upper bounds of the inference histogram's buckets, seconds (Prometheus' base unit): one
+# batch takes ~5 ms on a Jetson's GPU to ~500 ms for many machines on a small CPU; the
+# edges are finest where a regression between releases would show.
+LATENCY_BUCKETS_SECONDS = (
+    0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.5,
+)  # fmt: skip
+# States the per-machine state gauge always reports (0 or 1), so a panel sees each series
+# from the start; a state outside them (a newer one) is reported while it holds.
+KNOWN_STATES = (NORMAL, ANOMALY, UNKNOWN)
 
 
 @dataclass
@@ -34,6 +47,8 @@ class MachineCounts:
     hop_seconds: float
     expected_alarms_per_day: float | None
     expected_window_exceedance: float | None
+    threshold: float | None = None
+    score: float | None = None  # the latest window's
     windows: int = 0
     windows_above: int = 0
     alarms: int = 0
@@ -59,6 +74,8 @@ class MachineCounts:
             "alarms_per_day": self.alarms / scored_days if scored_days > 0 else None,
             "expected_alarms_per_day": self.expected_alarms_per_day,
             "level_offset_db": self.level_offset_db,
+            "score": self.score,
+            "threshold": self.threshold,
         }
 
 
@@ -75,6 +92,10 @@ class Stats:
         self._lock = threading.Lock()
         self._inference_ms: deque[float] = deque(maxlen=INFERENCE_HISTORY)
         self._windows_per_batch: deque[int] = deque(maxlen=INFERENCE_HISTORY)
+        # batches per bucket of LATENCY_BUCKETS_SECONDS (not cumulative), the last one
+        # past the largest edge; and the sum of every batch's seconds
+        self._latency_buckets = [0] * (len(LATENCY_BUCKETS_SECONDS) + 1)
+        self._latency_sum_seconds = 0.0
         self.windows_scored = 0
         self._external: dict[str, Callable[[], Any]] = {}
 
@@ -84,10 +105,11 @@ class Stats:
         hop_seconds: float,
         expected_alarms_per_day: float | None = None,
         expected_window_exceedance: float | None = None,
+        threshold: float | None = None,
     ) -> None:
         with self._lock:
             self.machines[name] = MachineCounts(
-                hop_seconds, expected_alarms_per_day, expected_window_exceedance
+                hop_seconds, expected_alarms_per_day, expected_window_exceedance, threshold
             )
 
     def add_source(self, name: str, read: Callable[[], Any]) -> None:
@@ -96,9 +118,22 @@ class Stats:
 
     def record_inference(self, milliseconds: float, n_windows: int) -> None:
         """One engine batch of `n_windows` windows took `milliseconds`."""
+        seconds = milliseconds / 1000.0
         with self._lock:
             self._inference_ms.append(milliseconds)
             self._windows_per_batch.append(n_windows)
+            # bisect_left: a batch on an edge counts in that bucket (Prometheus' `le`)
+            self._latency_buckets[bisect.bisect_left(LATENCY_BUCKETS_SECONDS, seconds)] += 1
+            self._latency_sum_seconds += seconds
+
+    def inference_histogram(self) -> tuple[list[tuple[str, int]], float]:
+        """Cumulative (upper bound in seconds, batches) pairs ending with "+Inf", and the
+        sum of all batches' seconds: a Prometheus histogram since start."""
+        with self._lock:
+            counts, total = list(self._latency_buckets), self._latency_sum_seconds
+        edges = [*(repr(edge) for edge in LATENCY_BUCKETS_SECONDS), "+Inf"]
+        cumulative = np.cumsum(counts).tolist()
+        return list(zip(edges, cumulative, strict=True)), total
 
     def record_window(
         self,
@@ -107,11 +142,13 @@ class Stats:
         alarm: bool,
         state: str,
         level_offset_db: float | None = None,
+        score: float | None = None,
     ) -> None:
         """A machine's window was scored; `alarm`: it started an event; `level_offset_db`:
-        its level minus the calibration's."""
+        its level minus the calibration's; `score`: the window's score."""
         with self._lock:
             counts = self.machines[machine]
+            counts.score = score
             if level_offset_db is not None:
                 counts.level_offsets_db.append(level_offset_db)
             counts.windows += 1
@@ -206,7 +243,20 @@ class _PrometheusView:
         for name, help_text in counters.items():
             if isinstance(snap.get(name), (int, float)):
                 yield CounterMetricFamily(f"edge_asd_{name}", help_text, value=snap[name])
+        yield _latency_histogram(self.stats)
         yield from _machine_metrics(snap["machines"])
+
+
+def _latency_histogram(stats: Stats) -> Any:
+    from prometheus_client.core import HistogramMetricFamily
+
+    buckets, sum_seconds = stats.inference_histogram()
+    return HistogramMetricFamily(
+        "edge_asd_inference_batch_seconds",
+        "engine time of one batch (every machine's newest window), seconds",
+        buckets=buckets,
+        sum_value=sum_seconds,
+    )
 
 
 def _machine_metrics(machines: dict[str, dict[str, Any]]) -> Iterable[Any]:
@@ -216,7 +266,7 @@ def _machine_metrics(machines: dict[str, dict[str, Any]]) -> Iterable[Any]:
         "edge_asd_machine_windows_scored", "windows scored per machine", labels=["machine"]
     )
     alarms = CounterMetricFamily(
-        "edge_asd_machine_alarms", "events started per machine", labels=["machine"]
+        "edge_asd_machine_alarms", "events started (alarms) per machine", labels=["machine"]
     )
     exceedance = GaugeMetricFamily(
         "edge_asd_machine_window_exceedance",
@@ -225,6 +275,9 @@ def _machine_metrics(machines: dict[str, dict[str, Any]]) -> Iterable[Any]:
     )
     anomaly = GaugeMetricFamily(
         "edge_asd_machine_anomaly", "1 while the machine is in anomaly", labels=["machine"]
+    )
+    states = GaugeMetricFamily(
+        "edge_asd_machine_state", "1 for the machine's current state", labels=["machine", "state"]
     )
     for name, m in machines.items():
         windows.add_metric([name], m["windows_scored"])
@@ -235,5 +288,7 @@ def _machine_metrics(machines: dict[str, dict[str, Any]]) -> Iterable[Any]:
         ):
             if m[key] is not None:
                 exceedance.add_metric([name, kind], m[key])
-        anomaly.add_metric([name], 1.0 if m["state"] == "anomaly" else 0.0)
-    yield from (windows, alarms, exceedance, anomaly)
+        anomaly.add_metric([name], 1.0 if m["state"] == ANOMALY else 0.0)
+        for state in dict.fromkeys([*KNOWN_STATES, m["state"]]):
+            states.add_metric([name, state], 1.0 if m["state"] == state else 0.0)
+    yield from (windows, alarms, exceedance, anomaly, states)

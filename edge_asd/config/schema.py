@@ -261,6 +261,20 @@ class MetricsConfig(Strict):
     )
 
 
+class HomeAssistantConfig(Strict):
+    """Home Assistant MQTT discovery (edge_asd/mqtt/discovery.py): entities appear by themselves."""
+
+    enabled: bool = Field(
+        False,
+        description="publish discovery configs (retained) so Home Assistant shows a device "
+        "with a problem sensor and a score sensor per machine",
+    )
+    discovery_prefix: TopicPrefix = Field(
+        "homeassistant",
+        description="Home Assistant's discovery prefix (its MQTT integration's setting)",
+    )
+
+
 class Config(Strict):
     """The whole daemon config."""
 
@@ -274,6 +288,9 @@ class Config(Strict):
     mqtt: MqttConfig = Field(description="the MQTT broker")
     outbox: OutboxConfig = Field(description="the durable event outbox")
     metrics: MetricsConfig = Field(MetricsConfig(), description="stats and Prometheus")
+    home_assistant: HomeAssistantConfig = Field(
+        HomeAssistantConfig(), description="Home Assistant MQTT discovery (off by default)"
+    )
 
     def source(self, name: str) -> DeviceSource | FileSource | SyntheticSource:
         """The source called `name` (KeyError when there is none)."""

@@ -31,6 +31,7 @@ from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine
 from edge_asd.errors import ConfigError, UserError
 from edge_asd.mqtt.clock import clock_synced
+from edge_asd.mqtt.discovery import discovery_for
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.mqtt.payloads import MAX_EVENT_BYTES, encode, event_payload, score_payload
 from edge_asd.mqtt.publisher import Publisher
@@ -108,7 +109,11 @@ class _Loop:
         self.stats = daemon.stats
         self.outbox = Outbox(self.config.outbox.path, self.config.outbox.max_events)
         self.publisher = Publisher(
-            self.config.mqtt, self.config.device_id, self.outbox, password=daemon.password
+            self.config.mqtt,
+            self.config.device_id,
+            self.outbox,
+            password=daemon.password,
+            discovery=discovery_for(self.config),
         )
         self.state_log = MachineStateLog(self.machines)
         self._started = time.monotonic()
@@ -188,6 +193,7 @@ class _Loop:
                 self.config.audio.hop_seconds,
                 expected_alarms_per_day=cal.expected_false_alarms_per_day,
                 expected_window_exceedance=exceedance,
+                threshold=machine.decider.threshold,
             )
         stats.add_source("windows_skipped", lambda: self.windower.stats.skipped)
         stats.add_source("windows_lost", lambda: self.windower.stats.lost)
@@ -273,7 +279,7 @@ class _Loop:
                 self.publisher.publish_score(name, payload)
             started_event = any(e.type == "start" for e in events)
             above = score > machine.decider.threshold
-            self.stats.record_window(name, above, started_event, state, offset)
+            self.stats.record_window(name, above, started_event, state, offset, score)
             change = machine.level_change(self.stats.settled_level_offset_db(name))
             if change:
                 log.warning("%s", change)

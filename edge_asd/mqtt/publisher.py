@@ -4,7 +4,9 @@ Connection: `start()` connects in the background and keeps retrying with exponen
 backoff (reconnect_min_seconds .. reconnect_max_seconds), the first connection at boot
 included: a broker that is down when the Jetson starts is not a reason to exit. On every
 (re)connect it republishes the retained `available online` and each machine's current
-`state` (so a broker restarted without persistence learns them again).
+`state` (so a broker restarted without persistence learns them again), and, with Home
+Assistant discovery on, its configs (edge_asd/mqtt/discovery.py, which also answers HA's
+birth message: the only subscription).
 
 Events: the sender thread hands outbox entries to paho in `seq` order, at most
 `max_inflight` unacknowledged at once, only while connected. An entry leaves the outbox
@@ -36,6 +38,7 @@ from edge_asd.config.schema import MqttConfig, TlsConfig
 from edge_asd.errors import ConfigError
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
+from edge_asd.mqtt.discovery import Discovery
 from edge_asd.mqtt.outbox import Entry, Outbox
 from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
@@ -73,8 +76,10 @@ class Publisher:
         outbox: Outbox,
         password: str | None = None,
         max_inflight: int = 50,
+        discovery: Discovery | None = None,
     ) -> None:
         self.config = config
+        self.discovery = discovery  # Home Assistant's configs, published on every connect
         self.topics = Topics(config.topic_prefix, device_id)
         self.outbox = outbox
         self.max_inflight = max_inflight
@@ -121,6 +126,7 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
+        client.on_message = self._on_message
         return client
 
     # --- life cycle -------------------------------------------------------------------
@@ -251,6 +257,12 @@ class Publisher:
         with self._state_lock:  # a state set meanwhile is not overwritten by an older one
             for machine, state in self._states.items():
                 client.publish(self.topics.state(machine), state, qos=1, retain=True)
+        if self.discovery is not None:
+            self.discovery.on_connect(client)
+
+    def _on_message(self, client, userdata, message) -> None:
+        if self.discovery is not None:  # the only subscription: Home Assistant's birth
+            self.discovery.on_message(client, message.topic, message.payload)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:

@@ -102,3 +102,28 @@ def test_topics_follow_the_contract():
 
 def test_iso_times_keep_milliseconds():
     assert iso_utc(1.2345) == "1970-01-01T00:00:01.234Z"
+
+
+# Frozen too: Home Assistant's score sensor (edge_asd/mqtt/discovery.py) reads these.
+STATS_MACHINE_CONTRACT = [
+    ("state", str),
+    ("score", (float, type(None))),
+    ("threshold", (float, type(None))),
+    ("windows_scored", int),
+    ("alarms", int),
+]
+
+
+def test_stats_carry_each_machines_latest_score_and_threshold():
+    from edge_asd.stats import Stats
+
+    stats = Stats()
+    stats.add_machine("pump-1", hop_seconds=1.0, threshold=2.5)
+    unscored = json.loads(encode(stats.snapshot()))["machines"]["pump-1"]
+    assert (unscored["score"], unscored["threshold"]) == (None, 2.5)
+    stats.record_window("pump-1", above=True, alarm=True, state="anomaly", score=3.75)
+    stats.record_window("pump-1", above=False, alarm=False, state="anomaly", score=0.5)
+    got = json.loads(encode(stats.snapshot()))["machines"]["pump-1"]
+    for name, kind in STATS_MACHINE_CONTRACT:
+        assert isinstance(got[name], kind), f"{name}: {got[name]!r} is not {kind}"
+    assert (got["score"], got["threshold"], got["state"]) == (0.5, 2.5, "anomaly")  # latest

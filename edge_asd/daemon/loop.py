@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from edge_asd.config.schema import Config
+from edge_asd.daemon.event_ends import end_events_left_open, ends_on_stop, mark_of
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
@@ -142,6 +143,7 @@ class _Loop:
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
+        end_events_left_open(self.outbox, clock_synced())  # before anything new takes a seq
         self.publisher.start()
         for name in self.machines:
             self.publisher.set_state(name, UNKNOWN)
@@ -315,10 +317,10 @@ class _Loop:
     ) -> None:
         for event in events:
             render = functools.partial(self._render_event, machine.name, event, level_offset_db)
-            entry = self.publisher.publish_event(machine.name, render)
+            entry = self.publisher.publish_event(machine.name, render, mark_of(event))
             log.log(
                 logging.WARNING if event.type != "update" else logging.INFO,
-                "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s",
+                "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s%s",
                 machine.name,
                 event.type,
                 event.event_id,
@@ -327,6 +329,7 @@ class _Loop:
                 event.peak_score,
                 event.threshold,
                 " [state anomaly]" if machine.decider.state == ANOMALY else "",
+                f" reason {event.reason}" if event.reason else "",
             )
 
     def _render_event(
@@ -347,6 +350,9 @@ class _Loop:
         self.daemon.notifier.stopping()
         for source in self.sources.values():
             source.stop()
+        deciders = ((name, m.decider) for name, m in self.machines.items())
+        for name, end in ends_on_stop(deciders, time.time()):
+            self._publish_events(self.machines[name], [end])
         self.publisher.publish_stats(self.stats.snapshot())
         self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
         self.engine.close()

@@ -36,7 +36,7 @@ from edge_asd.config.schema import MqttConfig, TlsConfig
 from edge_asd.errors import ConfigError
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
-from edge_asd.mqtt.outbox import Entry, Outbox
+from edge_asd.mqtt.outbox import Entry, EventMark, Outbox
 from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
     AVAILABLE_ONLINE,
@@ -196,9 +196,14 @@ class Publisher:
 
     # --- what the daemon publishes ----------------------------------------------------
 
-    def publish_event(self, machine: str, render: Callable[[int], bytes]) -> Entry:
-        """Store an event in the outbox (render(seq) -> payload) and send it when possible."""
-        entry = self.outbox.append(self.topics.event(machine), render)
+    def publish_event(
+        self, machine: str, render: Callable[[int], bytes], mark: EventMark | None = None
+    ) -> Entry:
+        """Store an event in the outbox (render(seq) -> payload) and send it when possible.
+
+        `mark`: the event it belongs to, so that the outbox knows which events are open.
+        """
+        entry = self.outbox.append(self.topics.event(machine), render, mark)
         self._notify()
         return entry
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from edge_asd.config.schema import Config
 from edge_asd.daemon.event_ends import end_events_left_open, ends_on_stop, mark_of
+from edge_asd.daemon.maintenance import MAINTENANCE, maintenance_gate
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
@@ -111,6 +112,7 @@ class _Loop:
         self.publisher = Publisher(
             self.config.mqtt, self.config.device_id, self.outbox, password=daemon.password
         )
+        self.maintenance = maintenance_gate(self.config, self.publisher)
         self.state_log = MachineStateLog(self.machines)
         self._started = time.monotonic()
 
@@ -261,11 +263,14 @@ class _Loop:
             score = float(machine.detector.score(features.take(slice(row, row + 1)))[0])
             timestamp = float(batch.end_times[row])
             offset = machine.level_offset_db(levels[row])
+            quiet, ends = self.maintenance.check(name, machine.decider, timestamp)
+            self._publish_events(machine, ends, offset)
             before = machine.decider.state
-            events = machine.decider.feed(score, timestamp, rms=float(rms[row]))
+            # In maintenance the window is scored and counted, but the decider never sees it.
+            events = [] if quiet else machine.decider.feed(score, timestamp, rms=float(rms[row]))
             self._publish_events(machine, events, offset)
-            state = machine.decider.state
-            if state != before:
+            state = MAINTENANCE if quiet else machine.decider.state
+            if state != before and not quiet:
                 why = unknown_reason(score, float(rms[row]), machine.decider.rms_gate)
                 self.state_log.changed(name, before, state, why)
             self.publisher.set_state(name, state)
@@ -358,6 +363,7 @@ class _Loop:
         self.engine.close()
         self.outbox.close()
         self.state_log.close()
+        self.maintenance.modes.close()
         log.info("stopped cleanly")
 
     def _release(self) -> None:

@@ -3,7 +3,8 @@
 Topics live under `{topic_prefix}/{device_id}` (see DESIGN.md's MQTT contract):
 
     available          online / stopped / offline (last will)   retained, QoS 1
-    {machine}/state    normal / anomaly / unknown                retained, QoS 1
+    {machine}/state    normal / anomaly / unknown / maintenance  retained, QoS 1
+    {machine}/maintenance/set  on / off (subscribed: maintenance mode, see daemon/maintenance)
     {machine}/event    event JSON (EVENT_FIELDS)                 QoS 1, via the outbox
     {machine}/score    {"ts", "score", "threshold", "stream_seconds"}  QoS 0, when enabled
     stats              stats JSON                                QoS 0
@@ -82,6 +83,10 @@ class Topics:
 
     def score(self, machine: str) -> str:
         return f"{self.base}/{machine}/score"
+
+    def maintenance_set(self, machine: str) -> str:
+        """Where an operator sets a machine's maintenance mode (`on` / `off`)."""
+        return f"{self.base}/{machine}/maintenance/set"
 
 
 def iso_utc(unix_seconds: float) -> str:

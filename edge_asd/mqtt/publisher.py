@@ -93,6 +93,7 @@ class Publisher:
         self._wake = True
         self._stopping = False
         self._states: dict[str, str] = {}  # the latest state of each machine
+        self._subscriptions: list[str] = []  # topic filters subscribed on every connect
         # Held while publishing states; on_publish (which runs under paho's message lock)
         # never takes it, so publishing under it cannot deadlock with paho's thread.
         self._state_lock = threading.Lock()
@@ -207,6 +208,16 @@ class Publisher:
         self._notify()
         return entry
 
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call handler(topic, payload) for each message on `topic_filter` (QoS 1), from
+        every connect on. The handler runs in paho's thread: it must be quick and not raise."""
+        self._client.message_callback_add(
+            topic_filter, lambda client, userdata, msg: handler(msg.topic, msg.payload)
+        )
+        self._subscriptions.append(topic_filter)
+        if self.connected:
+            self._client.subscribe(topic_filter, qos=1)
+
     def set_state(self, machine: str, state: str) -> None:
         """Publish a machine's retained state when it changes (and again on reconnect)."""
         with self._state_lock:  # one order for this and the republish on connect
@@ -253,6 +264,8 @@ class Publisher:
         after = f" after {failed} failed attempt(s)" if failed else ""
         log.info("MQTT: connected to %s:%d%s", self.config.host, self.config.port, after)
         client.publish(self.topics.available, AVAILABLE_ONLINE, qos=1, retain=True)
+        for topic_filter in self._subscriptions:  # clean session: subscribe again every time
+            client.subscribe(topic_filter, qos=1)
         with self._state_lock:  # a state set meanwhile is not overwritten by an older one
             for machine, state in self._states.items():
                 client.publish(self.topics.state(machine), state, qos=1, retain=True)

@@ -15,7 +15,9 @@ Windows below the threshold never give updates. The state is `normal`, `anomaly`
 `unknown`: unknown before the first window, while the RMS gate says the input is silent
 (a stopped machine or a dead microphone says nothing about faults), when a score is not
 finite, or when the caller says the input is down. Entering unknown ends an open event
-and forgets the k-of-n history, so the windows after it must confirm an event afresh.
+and forgets the k-of-n history, so the windows after it must confirm an event afresh;
+`reset` does the same for the caller's reasons (stop, maintenance). Every `end` says why
+in `reason` (END_REASONS).
 
 Pure logic, no I/O and no clock: timestamps are whatever the caller passes (the daemon
 uses the window's end time in Unix seconds) and come back in the events unchanged.
@@ -36,6 +38,16 @@ START = "start"
 UPDATE = "update"
 END = "end"
 
+# Why an event ended (the `reason` of an `end`): m_close windows below the threshold, the
+# input became unknown (silent, unusable or down), the daemon stopped cleanly, a restarted
+# daemon found it open (the one before was killed or crashed), maintenance mode began.
+END_NORMAL = "normal"
+END_UNKNOWN = "unknown"
+END_STOPPED = "stopped"
+END_RESTART = "restart"
+END_MAINTENANCE = "maintenance"
+END_REASONS = (END_NORMAL, END_UNKNOWN, END_STOPPED, END_RESTART, END_MAINTENANCE)
+
 
 @dataclass(frozen=True)
 class DecisionEvent:
@@ -55,6 +67,7 @@ class DecisionEvent:
     peak_score: float
     threshold: float
     windows_above: int  # windows above the threshold since the event started
+    reason: str | None = None  # end only: one of END_REASONS
 
 
 class Decider:
@@ -106,12 +119,23 @@ class Decider:
 
     def input_down(self, timestamp: float) -> list[DecisionEvent]:
         """The input is silent, dead or unusable: state unknown; ends an open event."""
+        return self.reset(timestamp, END_UNKNOWN)
+
+    def reset(self, timestamp: float, reason: str) -> list[DecisionEvent]:
+        """Forget the k-of-n history and end an open event (its `end` names `reason`).
+
+        The state becomes unknown until the next window, so only fresh windows can open
+        an event. Used when the input goes down, the daemon stops, maintenance begins or
+        ends. Raises ValueError for a reason not in END_REASONS.
+        """
+        if reason not in END_REASONS:
+            raise ValueError(f"unknown end reason {reason!r}; expected one of {END_REASONS}")
         self.state = UNKNOWN
         self._recent.clear()
         if self._event is None:
             return []
         event, self._event = self._event, None
-        return [event.message(END, self.threshold, ended_at=timestamp)]
+        return [event.message(END, self.threshold, ended_at=timestamp, reason=reason)]
 
     def _while_normal(self, score: float) -> list[DecisionEvent]:
         self.state = NORMAL
@@ -142,7 +166,8 @@ class Decider:
             self._event = None
             self._recent.clear()  # the next event needs k fresh windows above
             self.state = NORMAL
-            return [event.message(END, self.threshold, ended_at=event.first_below_at)]
+            end = event.message(END, self.threshold, event.first_below_at, END_NORMAL)
+            return [end]
         event.below_run = 0
         event.windows_above += 1
         new_peak = score > event.peak_score
@@ -168,7 +193,13 @@ class _OpenEvent:
         self.first_below_at = started_at
         self.windows_since_message = 0
 
-    def message(self, kind: str, threshold: float, ended_at: float | None = None) -> DecisionEvent:
+    def message(
+        self,
+        kind: str,
+        threshold: float,
+        ended_at: float | None = None,
+        reason: str | None = None,
+    ) -> DecisionEvent:
         """The event as of now; counts as the last message sent (for rate limiting)."""
         self.windows_since_message = 0
         return DecisionEvent(
@@ -180,4 +211,5 @@ class _OpenEvent:
             peak_score=self.peak_score,
             threshold=threshold,
             windows_above=self.windows_above,
+            reason=reason,
         )

@@ -167,6 +167,21 @@ class DecisionConfig(Strict):
     )
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+HHMM = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")]
+
+
+class QuietSlot(Strict):
+    """A weekly slot of maintenance (quiet hours), in `maintenance.time_zone`."""
+
+    days: list[Weekday] = Field(min_length=1, description="days it starts on: mon ... sun")
+    start: HHMM = Field(description="local start time, HH:MM")
+    end: HHMM = Field(
+        description="local end time, HH:MM; not after start: it ends the next day "
+        "(22:00-06:00), equal to start: 24 hours"
+    )
+
+
 class MachineConfig(Strict):
     """One monitored machine: a channel of a source, scored with its calibration."""
 
@@ -190,6 +205,9 @@ class MachineConfig(Strict):
         ge=-120,
         le=0,
         description="windows quieter than this (dBFS RMS) are 'unknown': machine off or mic dead",
+    )
+    quiet_hours: list[QuietSlot] = Field(
+        [], max_length=64, description="this machine's weekly maintenance slots (no events)"
     )
 
 
@@ -275,6 +293,28 @@ class HomeAssistantConfig(Strict):
     )
 
 
+class MaintenanceConfig(Strict):
+    """Quiet hours: weekly slots in which machines are in maintenance (scored, no events)."""
+
+    time_zone: str = Field(
+        "UTC", min_length=1, description="IANA time zone of the quiet hours (Europe/Berlin)"
+    )
+    quiet_hours: list[QuietSlot] = Field(
+        [], max_length=64, description="weekly maintenance slots of every machine"
+    )
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA time zone {value!r} (e.g. Europe/Berlin)") from None
+        return value
+
+
 class Config(Strict):
     """The whole daemon config."""
 
@@ -290,6 +330,9 @@ class Config(Strict):
     metrics: MetricsConfig = Field(MetricsConfig(), description="stats and Prometheus")
     home_assistant: HomeAssistantConfig = Field(
         HomeAssistantConfig(), description="Home Assistant MQTT discovery (off by default)"
+    )
+    maintenance: MaintenanceConfig = Field(
+        MaintenanceConfig(), description="quiet hours (maintenance by schedule)"
     )
 
     def source(self, name: str) -> DeviceSource | FileSource | SyntheticSource:

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from edge_asd.config.schema import Config
+from edge_asd.daemon.event_ends import end_events_left_open, ends_on_stop, mark_of
+from edge_asd.daemon.maintenance import MAINTENANCE, maintenance_gate
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
@@ -115,6 +117,7 @@ class _Loop:
             password=daemon.password,
             discovery=discovery_for(self.config),
         )
+        self.maintenance = maintenance_gate(self.config, self.publisher)
         self.state_log = MachineStateLog(self.machines)
         self._started = time.monotonic()
 
@@ -147,6 +150,7 @@ class _Loop:
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
+        end_events_left_open(self.outbox, clock_synced())  # before anything new takes a seq
         self.publisher.start()
         for name in self.machines:
             self.publisher.set_state(name, UNKNOWN)
@@ -265,11 +269,14 @@ class _Loop:
             score = float(machine.detector.score(features.take(slice(row, row + 1)))[0])
             timestamp = float(batch.end_times[row])
             offset = machine.level_offset_db(levels[row])
+            quiet, ends = self.maintenance.check(name, machine.decider, timestamp)
+            self._publish_events(machine, ends, offset)
             before = machine.decider.state
-            events = machine.decider.feed(score, timestamp, rms=float(rms[row]))
+            # In maintenance the window is scored and counted, but the decider never sees it.
+            events = [] if quiet else machine.decider.feed(score, timestamp, rms=float(rms[row]))
             self._publish_events(machine, events, offset)
-            state = machine.decider.state
-            if state != before:
+            state = MAINTENANCE if quiet else machine.decider.state
+            if state != before and not quiet:
                 why = unknown_reason(score, float(rms[row]), machine.decider.rms_gate)
                 self.state_log.changed(name, before, state, why)
             self.publisher.set_state(name, state)
@@ -321,10 +328,10 @@ class _Loop:
     ) -> None:
         for event in events:
             render = functools.partial(self._render_event, machine.name, event, level_offset_db)
-            entry = self.publisher.publish_event(machine.name, render)
+            entry = self.publisher.publish_event(machine.name, render, mark_of(event))
             log.log(
                 logging.WARNING if event.type != "update" else logging.INFO,
-                "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s",
+                "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s%s",
                 machine.name,
                 event.type,
                 event.event_id,
@@ -333,6 +340,7 @@ class _Loop:
                 event.peak_score,
                 event.threshold,
                 " [state anomaly]" if machine.decider.state == ANOMALY else "",
+                f" reason {event.reason}" if event.reason else "",
             )
 
     def _render_event(
@@ -353,11 +361,15 @@ class _Loop:
         self.daemon.notifier.stopping()
         for source in self.sources.values():
             source.stop()
+        deciders = ((name, m.decider) for name, m in self.machines.items())
+        for name, end in ends_on_stop(deciders, time.time()):
+            self._publish_events(self.machines[name], [end])
         self.publisher.publish_stats(self.stats.snapshot())
         self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
         self.engine.close()
         self.outbox.close()
         self.state_log.close()
+        self.maintenance.modes.close()
         log.info("stopped cleanly")
 
     def _release(self) -> None:

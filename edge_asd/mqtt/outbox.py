@@ -9,6 +9,12 @@ The file is bounded: past `max_events` the oldest events are dropped and counted
 disk is full or read-only, events still go out live (with seq numbers kept in memory), the
 failure is logged once, and `health()` reports it for the stats; writing resumes by itself
 when the disk recovers.
+
+Acknowledged events are deleted, so the outbox alone cannot tell which events are still
+open after a crash: `open_events` keeps the last message of every event that has started
+and not ended, written in the same transaction as that message, so that a restarted
+daemon can end them (`reason: restart`). Events sent live only while the disk refused
+writes are not tracked there: after a crash during a disk failure they stay open.
 """
 
 from __future__ import annotations
@@ -34,6 +40,11 @@ CREATE TABLE IF NOT EXISTS events (
     created_at REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS open_events (
+    event_id TEXT PRIMARY KEY,
+    topic TEXT NOT NULL,
+    last_payload BLOB NOT NULL
+);
 """
 FILE_MODE = 0o600  # events name machines and faults: not for other local users
 
@@ -46,6 +57,23 @@ class Entry:
     topic: str
     payload: bytes
     durable: bool = True  # False: the disk refused it; it lives in memory only
+
+
+@dataclass(frozen=True)
+class EventMark:
+    """Which event a message belongs to, for `open_events`: `open` False for its end."""
+
+    event_id: str
+    open: bool
+
+
+@dataclass(frozen=True)
+class OpenEvent:
+    """An event started and not ended, as its last message (start or update) left it."""
+
+    event_id: str
+    topic: str
+    last_payload: bytes
 
 
 @dataclass(frozen=True)
@@ -91,9 +119,13 @@ class Outbox:
             self._db = None
             self._disk_failed(exc)
 
-    def append(self, topic: str, render: Callable[[int], bytes]) -> Entry:
+    def append(
+        self, topic: str, render: Callable[[int], bytes], mark: EventMark | None = None
+    ) -> Entry:
         """Store a new event with the next `seq`; `render(seq)` gives its payload bytes.
 
+        `mark` names the event the message belongs to: its payload becomes the event's
+        last message in `open_events` (mark.open) or the event leaves it (an end).
         Returns the stored Entry (durable=False when the disk refused it: publish it
         anyway). Drops the oldest events when the outbox holds more than max_events.
         """
@@ -104,7 +136,7 @@ class Outbox:
             if self._db is None:
                 self._open()
             try:
-                self._store(entry)
+                self._store(entry, mark)
             except sqlite3.Error as exc:
                 if self._db is not None:  # else `_open` has just recorded why
                     self._disk_failed(exc)
@@ -116,14 +148,22 @@ class Outbox:
             self._disk_recovered()
             return entry
 
-    def _store(self, entry: Entry) -> None:
+    def _store(self, entry: Entry, mark: EventMark | None = None) -> None:
         if self._db is None:
             raise sqlite3.OperationalError(self._error or "outbox not open")
-        with self._db:  # one transaction: the event, the next seq, the trim
+        with self._db:  # one transaction: the event, whether it is open, the next seq, the trim
             self._db.execute(
                 "INSERT INTO events (seq, topic, payload, created_at) VALUES (?, ?, ?, ?)",
                 (entry.seq, entry.topic, entry.payload, time.time()),
             )
+            if mark is not None and mark.open:
+                self._db.execute(
+                    "INSERT OR REPLACE INTO open_events (event_id, topic, last_payload) "
+                    "VALUES (?, ?, ?)",
+                    (mark.event_id, entry.topic, entry.payload),
+                )
+            elif mark is not None:
+                self._db.execute("DELETE FROM open_events WHERE event_id = ?", (mark.event_id,))
             self._set_meta("next_seq", self._next_seq)
             (count,) = self._db.execute("SELECT COUNT(*) FROM events").fetchone()
             excess = count - self.max_events
@@ -187,6 +227,32 @@ class Outbox:
                     self._disk_failed(exc)
             rows += [e for s, e in self._memory.items() if s > after_seq]
             return sorted(rows, key=lambda e: e.seq)[:limit]
+
+    def open_events(self) -> list[OpenEvent]:
+        """Events whose start is stored and whose end is not (by the file; none when the
+        disk is unreadable), in the order of their last message."""
+        with self._lock:
+            if self._db is None:
+                return []
+            try:
+                rows = self._db.execute(
+                    "SELECT event_id, topic, last_payload FROM open_events ORDER BY rowid"
+                ).fetchall()
+            except sqlite3.Error as exc:
+                self._disk_failed(exc)
+                return []
+            return [OpenEvent(event_id, topic, bytes(last)) for event_id, topic, last in rows]
+
+    def forget_open_event(self, event_id: str) -> None:
+        """Drop `event_id` from `open_events` (a row no end can be made of)."""
+        with self._lock:
+            if self._db is None:
+                return
+            try:
+                with self._db:
+                    self._db.execute("DELETE FROM open_events WHERE event_id = ?", (event_id,))
+            except sqlite3.Error as exc:
+                self._disk_failed(exc)
 
     def health(self) -> OutboxHealth:
         """Depth, drops and the disk's state, for the stats."""

@@ -3,7 +3,8 @@
 Topics live under `{topic_prefix}/{device_id}` (see DESIGN.md's MQTT contract):
 
     available          online / stopped / offline (last will)   retained, QoS 1
-    {machine}/state    normal / anomaly / unknown                retained, QoS 1
+    {machine}/state    normal / anomaly / unknown / maintenance  retained, QoS 1
+    {machine}/maintenance/set  on / off (subscribed: maintenance mode, see daemon/maintenance)
     {machine}/event    event JSON (EVENT_FIELDS)                 QoS 1, via the outbox
     {machine}/score    {"ts", "score", "threshold", "stream_seconds"}  QoS 0, when enabled
     stats              stats JSON                                QoS 0
@@ -21,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from edge_asd.decider import DecisionEvent
+from edge_asd.decider import END, END_RESTART, DecisionEvent
 
 # Bounds on what a device sends, so that no value (a long error message, a corrupt
 # float) can make a message a broker or a consumer refuses: strings quoted in a payload
@@ -51,6 +52,7 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
     "seq": (int,),
     "clock_synced": (bool,),
     "level_offset_db": (float, type(None)),
+    "reason": (str, type(None)),
 }
 
 
@@ -81,6 +83,10 @@ class Topics:
 
     def score(self, machine: str) -> str:
         return f"{self.base}/{machine}/score"
+
+    def maintenance_set(self, machine: str) -> str:
+        """Where an operator sets a machine's maintenance mode (`on` / `off`)."""
+        return f"{self.base}/{machine}/maintenance/set"
 
 
 def iso_utc(unix_seconds: float) -> str:
@@ -123,7 +129,31 @@ def event_payload(
         "seq": int(seq),
         "clock_synced": bool(clock_synced),
         "level_offset_db": None if level_offset_db is None else round(float(level_offset_db), 2),
+        "reason": event.reason,
     }
+
+
+def ended_on_restart(
+    last_message: bytes, *, ended_at: float, seq: int, clock_synced: bool
+) -> dict[str, Any]:
+    """The `end` a restarted daemon sends for an event its killed predecessor left open.
+
+    `last_message`: the event's last payload (start or update) as published; the end keeps
+    its fields and scores, `ended_at` is when the restarted daemon found it (the old one
+    died between its last message and then) and `reason` is "restart".
+    Raises ValueError when `last_message` is not an event's JSON object.
+    """
+    payload = json.loads(last_message)
+    if not isinstance(payload, dict) or "event_id" not in payload:
+        raise ValueError(f"not an event payload: {last_message[:80]!r}")
+    payload.update(
+        type=END,
+        ended_at=iso_utc(ended_at),
+        seq=int(seq),
+        clock_synced=bool(clock_synced),
+        reason=END_RESTART,
+    )
+    return {field: payload.get(field) for field in EVENT_FIELDS}
 
 
 def score_payload(

@@ -39,7 +39,7 @@ from edge_asd.errors import ConfigError
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
 from edge_asd.mqtt.discovery import Discovery
-from edge_asd.mqtt.outbox import Entry, Outbox
+from edge_asd.mqtt.outbox import Entry, EventMark, Outbox
 from edge_asd.mqtt.payloads import (
     AVAILABLE_OFFLINE,
     AVAILABLE_ONLINE,
@@ -98,6 +98,7 @@ class Publisher:
         self._wake = True
         self._stopping = False
         self._states: dict[str, str] = {}  # the latest state of each machine
+        self._subscriptions: list[str] = []  # topic filters subscribed on every connect
         # Held while publishing states; on_publish (which runs under paho's message lock)
         # never takes it, so publishing under it cannot deadlock with paho's thread.
         self._state_lock = threading.Lock()
@@ -202,11 +203,26 @@ class Publisher:
 
     # --- what the daemon publishes ----------------------------------------------------
 
-    def publish_event(self, machine: str, render: Callable[[int], bytes]) -> Entry:
-        """Store an event in the outbox (render(seq) -> payload) and send it when possible."""
-        entry = self.outbox.append(self.topics.event(machine), render)
+    def publish_event(
+        self, machine: str, render: Callable[[int], bytes], mark: EventMark | None = None
+    ) -> Entry:
+        """Store an event in the outbox (render(seq) -> payload) and send it when possible.
+
+        `mark`: the event it belongs to, so that the outbox knows which events are open.
+        """
+        entry = self.outbox.append(self.topics.event(machine), render, mark)
         self._notify()
         return entry
+
+    def subscribe(self, topic_filter: str, handler: Callable[[str, bytes], None]) -> None:
+        """Call handler(topic, payload) for each message on `topic_filter` (QoS 1), from
+        every connect on. The handler runs in paho's thread: it must be quick and not raise."""
+        self._client.message_callback_add(
+            topic_filter, lambda client, userdata, msg: handler(msg.topic, msg.payload)
+        )
+        self._subscriptions.append(topic_filter)
+        if self.connected:
+            self._client.subscribe(topic_filter, qos=1)
 
     def set_state(self, machine: str, state: str) -> None:
         """Publish a machine's retained state when it changes (and again on reconnect)."""
@@ -254,6 +270,8 @@ class Publisher:
         after = f" after {failed} failed attempt(s)" if failed else ""
         log.info("MQTT: connected to %s:%d%s", self.config.host, self.config.port, after)
         client.publish(self.topics.available, AVAILABLE_ONLINE, qos=1, retain=True)
+        for topic_filter in self._subscriptions:  # clean session: subscribe again every time
+            client.subscribe(topic_filter, qos=1)
         with self._state_lock:  # a state set meanwhile is not overwritten by an older one
             for machine, state in self._states.items():
                 client.publish(self.topics.state(machine), state, qos=1, retain=True)
@@ -261,7 +279,7 @@ class Publisher:
             self.discovery.on_connect(client)
 
     def _on_message(self, client, userdata, message) -> None:
-        if self.discovery is not None:  # the only subscription: Home Assistant's birth
+        if self.discovery is not None:  # what no subscribe() handler took: HA's birth
             self.discovery.on_message(client, message.topic, message.payload)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:

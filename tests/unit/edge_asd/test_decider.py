@@ -184,3 +184,34 @@ def test_a_level_exactly_at_the_gate_is_heard_not_silent():
     decider = Decider(0.5, k=1, n=1, m_close=1, rms_gate=0.01)
     assert [e.type for e in decider.feed(HIGH, 0.0, rms=0.01)] == [START]
     assert decider.state == ANOMALY
+
+
+def test_every_end_says_why_the_event_ended():
+    closed = Decider(0.5, k=1, n=1, m_close=2)
+    ends = [e for _, e in run(closed, [HIGH, LOW, LOW]) if e.type == END]
+    assert [e.reason for e in ends] == ["normal"]  # m_close windows below
+    silenced = Decider(0.5, k=1, n=1, m_close=2, rms_gate=0.01)
+    silenced.feed(HIGH, 0.0, rms=0.5)
+    assert [e.reason for e in silenced.feed(HIGH, 1.0, rms=0.0)] == ["unknown"]
+    started = [e for _, e in run(Decider(0.5, k=1, n=1, m_close=2), [HIGH])]
+    assert [e.reason for e in started] == [None]  # a start has no reason
+
+
+@pytest.mark.parametrize("reason", ["stopped", "maintenance"])
+def test_reset_ends_the_open_event_with_the_callers_reason_and_forgets_k_of_n(reason):
+    decider = Decider(0.5, k=2, n=3, m_close=5)
+    run(decider, [HIGH, HIGH])
+    opened = decider.event_id
+    (end,) = decider.reset(7.0, reason)
+    assert (end.type, end.event_id, end.reason, end.ended_at) == (END, opened, reason, 7.0)
+    assert decider.state == UNKNOWN and decider.event_id is None
+    # The two windows above before the reset do not count: one more is not k=2.
+    assert decider.feed(HIGH, 8.0) == []
+    assert [e.type for e in decider.feed(HIGH, 9.0)] == [START]
+    assert decider.reset(10.0, reason)[0].reason == reason
+    assert decider.reset(11.0, reason) == []  # nothing open: nothing to end
+
+
+def test_reset_refuses_a_reason_consumers_do_not_know():
+    with pytest.raises(ValueError, match=r"^unknown end reason 'later'; expected one of \("):
+        Decider(0.5, k=1, n=1, m_close=1).reset(0.0, "later")

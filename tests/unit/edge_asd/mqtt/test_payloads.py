@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from edge_asd.decider import Decider
-from edge_asd.mqtt.payloads import Topics, encode, event_payload, iso_utc, score_payload
+from edge_asd.mqtt.payloads import (
+    Topics,
+    encode,
+    ended_on_restart,
+    event_payload,
+    iso_utc,
+    score_payload,
+)
 
 # Frozen: a consumer (dashboard, ticketing, historian) parses these. Changing a name or a
 # type here is a breaking change of the MQTT contract in DESIGN.md.
@@ -23,6 +32,7 @@ EVENT_CONTRACT = [
     ("seq", int),
     ("clock_synced", bool),
     ("level_offset_db", (float, type(None))),
+    ("reason", (str, type(None))),  # end only: normal, unknown, stopped, restart, maintenance
 ]
 
 
@@ -58,6 +68,35 @@ def test_event_payload_has_the_frozen_field_names_and_types():
             value = got[name]
             assert isinstance(value, kind), f"{name}: {value!r} is not {kind}"
             assert not (kind is int and isinstance(value, bool)), f"{name} must not be a bool"
+
+
+def test_an_end_made_on_restart_keeps_the_contract_and_says_restart():
+    start, _ = decided_events()
+    last = encode(
+        event_payload(
+            start, device_id="d", machine="m", model_sha256="ab" * 32, seq=3, clock_synced=False
+        )
+    )
+    end = json.loads(
+        encode(ended_on_restart(last, ended_at=1_700_000_100.0, seq=9, clock_synced=True))
+    )
+    assert list(end) == [name for name, _ in EVENT_CONTRACT]
+    for name, kind in EVENT_CONTRACT:
+        assert isinstance(end[name], kind), f"{name}: {end[name]!r} is not {kind}"
+    assert (end["type"], end["reason"], end["seq"], end["clock_synced"]) == (
+        "end",
+        "restart",
+        9,
+        True,
+    )
+    assert end["event_id"] == start.event_id
+    assert end["started_at"] == "2023-11-14T22:13:21.000Z"  # the start's, kept
+    assert end["ended_at"] == "2023-11-14T22:15:00.000Z"  # when the restart found it open
+
+
+def test_an_end_on_restart_refuses_a_stored_message_that_is_not_an_event():
+    with pytest.raises(ValueError, match="not an event payload"):
+        ended_on_restart(b"[1, 2]", ended_at=0.0, seq=1, clock_synced=True)
 
 
 def test_event_payload_carries_the_event_and_its_times_in_utc():

@@ -12,7 +12,6 @@ from scipy import stats
 from edge_asd.calibration.false_alarms import AlarmModel, correlation_windows
 from edge_asd.calibration.tail import fit_tail
 from edge_asd.calibration.threshold import (
-    EXTRAPOLATION,
     NotEnoughAudio,
     _duration,
     choose_threshold,
@@ -303,21 +302,19 @@ def test_too_little_audio_says_which_tail_it_would_be_read_from():
 
 
 def test_too_little_audio_says_how_long_to_record_to_the_second():
-    # 20 windows at a 0.5 s hop, 2.4 s long: blocks of 5 (too few pairs to measure)
+    # 20 windows at a 0.5 s hop, 2.25 s long: blocks of 5 (too few pairs to measure); 20 a
+    # day asks p = 0.0006, within 100x of 30 blocks: 150 windows, 149 hops + one window
     scores = 0.2 + np.random.default_rng(0).gamma(3.0, 0.05, 20)
     with pytest.raises(NotEnoughAudio) as caught:
         choose_threshold(
-            [scores], hop_seconds=0.5, window_seconds=2.4, k=3, n=5, false_alarms_per_day=10.0
+            [scores], hop_seconds=0.5, window_seconds=2.25, k=3, n=5, false_alarms_per_day=20.0
         )
     model = AlarmModel(0.5, 3, 5, block_windows=5)
-    p = model.exceedance_for(10.0)
-    needed = math.ceil(5 / (EXTRAPOLATION * p))  # windows: 173, the last one 2.4 s long
     assert str(caught.value) == (
-        f"10 false alarm(s) a day with {model.describe()} needs a per-window exceedance of "
-        f"{p:.2g}; to set that from the fitted gamma tail, about "
-        f"{(needed - 1) * 0.5 + 2.4:.0f} s of normal sound is needed ({needed} windows), but "
-        "only 20 windows were given. Record longer, add recordings, ask for more false alarms "
-        "a day, or use --quantile."
+        f"20 false alarm(s) a day with {model.describe()} needs a per-window exceedance of "
+        f"{model.exceedance_for(20.0):.2g}; to set that from the fitted gamma tail, about 77 s "
+        "of normal sound is needed (150 windows), but only 20 windows were given. Record "
+        "longer, add recordings, ask for more false alarms a day, or use --quantile."
     )
 
 

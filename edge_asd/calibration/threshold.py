@@ -115,11 +115,11 @@ def fit_gamma(scores: np.ndarray) -> GammaFit | None:
         if not all(np.isfinite((shape, loc, scale))) or shape <= 0 or scale <= 0:
             continue
         statistic = float(stats.kstest(scores, "gamma", args=(shape, loc, scale)).statistic)
-        fits.append(GammaFit(float(shape), float(loc), float(scale), statistic, 0.0))
+        fits.append((statistic, float(shape), float(loc), float(scale)))
     if not fits:
         return None
-    best = min(fits, key=lambda f: f.ks_statistic)
-    return GammaFit(best.shape, best.loc, best.scale, best.ks_statistic, ks_limit(len(scores)))
+    statistic, shape, loc, scale = min(fits)  # the smallest KS statistic
+    return GammaFit(shape, loc, scale, statistic, ks_limit(len(scores)))
 
 
 @dataclass(frozen=True)

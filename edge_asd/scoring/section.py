@@ -74,9 +74,10 @@ def _logsumexp(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     (the shift is the largest value with a weight); -inf where every weight is 0."""
     top = np.where(weights > 0, values, -np.inf).max(axis=1, keepdims=True)
     top = np.where(np.isfinite(top), top, 0.0)
-    with np.errstate(divide="ignore", over="ignore"):
-        total = (weights * np.exp(np.minimum(values - top, 0.0) * (weights > 0))).sum(axis=1)
-    return top[:, 0] + np.log(total)
+    # unweighted values may lie far above the shift: leave them out of exp, not only weigh 0
+    total = (weights * np.exp(np.where(weights > 0, values - top, 0.0))).sum(axis=1)
+    with np.errstate(divide="ignore"):  # log(0) = -inf, as said, where every weight is 0
+        return top[:, 0] + np.log(total)
 
 
 def usable_binding(labels: Sequence[str], binding: str | None) -> tuple[list[int], str | None]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -146,3 +148,68 @@ def test_a_missing_or_unknown_binding_is_refused():
     context = FitContext(ATTRIBUTE_LABELS, "fan/section_00")
     with pytest.raises(ValueError, match="reduce"):
         SectionScorer.restore({"label": "fan/section_00", "reduce": "sum"}, {}, context)
+
+
+def test_bad_label_indices_are_refused_naming_them_and_the_label_count():
+    with pytest.raises(ValueError, match=r"^label_indices is empty$"):
+        section_scores(np.zeros((2, 5)), [])
+    with pytest.raises(ValueError, match=r"^label_indices \[-1, 2\] out of range for 5 labels$"):
+        section_scores(np.zeros((2, 5)), [2, -1])
+
+
+def test_a_missing_binding_is_refused_naming_the_option():
+    assert usable_binding(ATTRIBUTE_LABELS, "") == (
+        [],
+        "the section scorer needs a label binding (--label): none was given",
+    )
+
+
+def test_a_one_label_model_is_certain_of_it_and_scores_minus_infinity_without_a_warning():
+    # p = 1 exactly: log((1 - p) / p) = -inf, quietly (the other labels' sum is empty)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scores = section_scores(np.array([[3.0], [-2.0]]), [0])
+    assert np.all(scores == -np.inf)
+
+
+def test_a_usable_binding_offers_calibration_the_max_of_its_classes():
+    context = FitContext(ATTRIBUTE_LABELS, "fan/section_01")
+    assert SectionScorer.candidates(context) == [{"reduce": "max"}]
+    scorer = SectionScorer.fit(FitData(features_of(np.zeros((0, 4)))), {}, context)
+    assert (scorer.binding, scorer.label_indices, scorer.reduce) == (
+        "fan/section_01",
+        (2, 3),
+        "max",
+    )
+
+
+def test_a_scorer_built_without_a_reduction_scores_its_most_likely_class():
+    logits = np.random.default_rng(3).normal(scale=3.0, size=(6, 4))
+    scores = SectionScorer("fan/section_00", [0, 1]).score(features_of(logits))
+    np.testing.assert_allclose(scores, section_scores(logits, [0, 1], reduce="max"), rtol=1e-6)
+
+
+def test_the_mean_reduction_fitted_is_scored_recorded_and_restored():
+    context = FitContext(ATTRIBUTE_LABELS, "fan/section_00")
+    scorer = SectionScorer.fit(FitData(features_of(np.zeros((0, 4)))), {"reduce": "mean"}, context)
+    # calibration.yaml keeps these names: files written before must restore
+    params, arrays = scorer.state()
+    assert (params, arrays) == ({"label": "fan/section_00", "reduce": "mean"}, {})
+    logits = np.array([[5.0, 1.0, 0.0, 0.0], [1.0, 5.0, 0.0, 3.0]])
+    mean = section_scores(logits, [0, 1], reduce="mean")
+    assert not np.allclose(mean, section_scores(logits, [0, 1], reduce="max"))
+    np.testing.assert_allclose(scorer.score(features_of(logits)), mean, rtol=1e-6)
+    restored = SectionScorer.restore(params, arrays, context)
+    assert (restored.binding, restored.label_indices, restored.reduce) == (
+        "fan/section_00",
+        (0, 1),
+        "mean",
+    )
+    np.testing.assert_allclose(restored.score(features_of(logits)), mean, rtol=1e-6)
+
+
+def test_a_state_without_a_reduction_restores_as_the_max():
+    # `reduce` may be left out of calibration.yaml (edited by hand, say): the default, max
+    context = FitContext(ATTRIBUTE_LABELS, "fan/section_00")
+    restored = SectionScorer.restore({"label": "fan/section_00"}, {}, context)
+    assert restored.reduce == "max" and restored.label_indices == (0, 1)

@@ -269,6 +269,7 @@ class _Loop:
             score = float(machine.detector.score(features.take(slice(row, row + 1)))[0])
             timestamp = float(batch.end_times[row])
             offset = machine.level_offset_db(levels[row])
+            machine.last_level_offset_db = offset
             quiet, ends = self.maintenance.check(name, machine.decider, timestamp)
             self._publish_events(machine, ends, offset)
             before = machine.decider.state
@@ -326,6 +327,8 @@ class _Loop:
         events: list[DecisionEvent],
         level_offset_db: float | None = None,
     ) -> None:
+        if level_offset_db is None:  # an end without a window (stop, input down): the last one's
+            level_offset_db = machine.last_level_offset_db
         for event in events:
             render = functools.partial(self._render_event, machine.name, event, level_offset_db)
             entry = self.publisher.publish_event(machine.name, render, mark_of(event))

@@ -33,6 +33,7 @@ class MachineRuntime:
         return self.calibration.detector
 
     level_differs: bool = False  # the last level check found it beyond LEVEL_WARN_DB
+    last_level_offset_db: float | None = None  # of the last window scored
 
     def level_offset_db(self, level_db: float) -> float | None:
         """A window's level minus the calibration's, dB (None: none recorded)."""

@@ -108,3 +108,34 @@ def flapping_calibration(model: Path, folder: Path, seconds: float = 40.0) -> di
     calibration = replace(calibration, threshold=float(np.median(scores)))
     save_calibration(calibration, folder / "calibration.yaml")
     return {"model": Path(model), "folder": folder}
+
+
+def flapping_config(
+    flapping: dict[str, Path],
+    folder: Path,
+    mqtt: dict,
+    *,
+    decision: dict | None = None,
+    realtime: bool = False,
+    source: str = "rec",
+    **sections: dict,
+) -> dict:
+    """A daemon config replaying `flapping_calibration`'s recording in a loop to machine
+    `pump-1` (`decision` overrides its k-of-n), with the outbox in `folder`; `mqtt` adds
+    to the broker section (host 127.0.0.1), `sections` add top-level sections (metrics,
+    maintenance, ...)."""
+    recording = {"kind": "file", "name": source, "path": str(flapping["folder"] / "rec.wav"),
+                 "realtime": realtime, "loop": True}  # fmt: skip
+    machine = {"name": "pump-1", "source": source,
+               "calibration": str(flapping["folder"] / "calibration.yaml")}  # fmt: skip
+    if decision is not None:
+        machine["decision"] = decision
+    return {
+        "device_id": "dev-1",
+        "model": str(flapping["model"]),
+        "audio": {"sources": [recording]},
+        "machines": [machine],
+        "mqtt": {"host": "127.0.0.1", **mqtt},
+        "outbox": {"path": str(folder / "outbox.sqlite")},
+        **sections,
+    }

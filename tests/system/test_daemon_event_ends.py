@@ -12,7 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.daemon_process import DaemonProcess, flapping_calibration, write_config
+from tests.harness.daemon_process import (
+    DaemonProcess,
+    flapping_calibration,
+    flapping_config,
+    write_config,
+)
 from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -24,32 +29,9 @@ def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def daemon_config(flapping: dict[str, Path], folder: Path, port: int) -> Path:
-    config = {
-        "device_id": "dev-1",
-        "model": str(flapping["model"]),
-        "audio": {
-            "sources": [
-                {
-                    "kind": "file",
-                    "name": "rec",
-                    "path": str(flapping["folder"] / "rec.wav"),
-                    "realtime": False,
-                    "loop": True,
-                }
-            ]
-        },
-        "machines": [
-            {
-                "name": "pump-1",
-                "source": "rec",
-                "calibration": str(flapping["folder"] / "calibration.yaml"),
-                "decision": {"k": 1, "n": 1, "m_close": 600},
-            }
-        ],
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_max_seconds": 2},
-        "outbox": {"path": str(folder / "outbox.sqlite")},
-    }
-    return write_config(folder, config)
+    mqtt = {"port": port, "reconnect_max_seconds": 2}
+    decision = {"k": 1, "n": 1, "m_close": 600}
+    return write_config(folder, flapping_config(flapping, folder, mqtt, decision=decision))
 
 
 def started(subscriber: DurableSubscriber) -> list[dict]:

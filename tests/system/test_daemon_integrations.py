@@ -20,7 +20,12 @@ import pytest
 
 from edge_asd.mosquitto import free_port
 from tests.harness.broker import Broker, Collector
-from tests.harness.daemon_process import DaemonProcess, flapping_calibration, write_config
+from tests.harness.daemon_process import (
+    DaemonProcess,
+    flapping_calibration,
+    flapping_config,
+    write_config,
+)
 from tests.harness.home_assistant import check_config, render
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -37,18 +42,9 @@ def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def daemon_config(flapping: dict[str, Path], folder: Path, port: int) -> dict:
-    recording = str(flapping["folder"] / "rec.wav")
-    source = {"name": "in", "kind": "file", "path": recording, "realtime": False, "loop": True}
-    calibration = str(flapping["folder"] / "calibration.yaml")
-    return {
-        "device_id": "dev-1",
-        "model": str(flapping["model"]),
-        "audio": {"sources": [source]},
-        "machines": [{"name": "pump-1", "source": "in", "calibration": calibration}],
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_max_seconds": 2},
-        "outbox": {"path": str(folder / "outbox.sqlite")},
-        "metrics": {"stats_interval_seconds": 1},
-    }
+    mqtt = {"port": port, "reconnect_max_seconds": 2}
+    metrics = {"stats_interval_seconds": 1}
+    return flapping_config(flapping, folder, mqtt, source="in", metrics=metrics)
 
 
 def discovery_configs(collector: Collector) -> list:

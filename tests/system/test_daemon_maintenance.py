@@ -16,7 +16,12 @@ from zoneinfo import ZoneInfo
 import paho.mqtt.publish
 import pytest
 
-from tests.harness.daemon_process import DaemonProcess, flapping_calibration, write_config
+from tests.harness.daemon_process import (
+    DaemonProcess,
+    flapping_calibration,
+    flapping_config,
+    write_config,
+)
 from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -31,35 +36,14 @@ def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def daemon_config(flapping, folder: Path, port: int, maintenance: dict | None = None) -> Path:
-    config = {
-        "device_id": "dev-1",
-        "model": str(flapping["model"]),
-        "audio": {
-            "sources": [
-                {
-                    "kind": "file",
-                    "name": "rec",
-                    "path": str(flapping["folder"] / "rec.wav"),
-                    "realtime": False,
-                    "loop": True,
-                }
-            ]
-        },
-        "machines": [
-            {
-                "name": "pump-1",
-                "source": "rec",
-                "calibration": str(flapping["folder"] / "calibration.yaml"),
-                "decision": {"k": 2, "n": 2, "m_close": 1},
-            }
-        ],
-        "mqtt": {"host": "127.0.0.1", "port": port, "reconnect_max_seconds": 2},
-        "outbox": {"path": str(folder / "outbox.sqlite")},
-        "metrics": {"stats_interval_seconds": 1},
-    }
+    mqtt = {"port": port, "reconnect_max_seconds": 2}
+    sections = {"metrics": {"stats_interval_seconds": 1}}
     if maintenance:
-        config["maintenance"] = maintenance
-    return write_config(folder, config)
+        sections["maintenance"] = maintenance
+    decision = {"k": 2, "n": 2, "m_close": 1}
+    return write_config(
+        folder, flapping_config(flapping, folder, mqtt, decision=decision, **sections)
+    )
 
 
 def last_state(subscriber: DurableSubscriber) -> str | None:

@@ -22,7 +22,12 @@ import pytest
 
 from edge_asd.mosquitto import free_port
 from tests.harness.broker import Broker, Collector
-from tests.harness.daemon_process import DaemonProcess, flapping_calibration, write_config
+from tests.harness.daemon_process import (
+    DaemonProcess,
+    flapping_calibration,
+    flapping_config,
+    write_config,
+)
 from tests.harness.durable_subscriber import KEEP_USER
 from tests.unit.edge_asd.mqtt.test_publisher import make_certificates
 
@@ -37,19 +42,9 @@ def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict
 
 
 def daemon_config(flapping, folder: Path, mqtt: dict, prometheus_port: int) -> Path:
-    source = {"kind": "file", "name": "rec", "path": str(flapping["folder"] / "rec.wav"),
-              "realtime": True, "loop": True}  # fmt: skip
-    config = {
-        "device_id": "dev-1",
-        "model": str(flapping["model"]),
-        "audio": {"sources": [source]},
-        "machines": [{"name": "pump-1", "source": "rec",
-                      "calibration": str(flapping["folder"] / "calibration.yaml")}],
-        "mqtt": {"host": "127.0.0.1", "reconnect_min_seconds": 0.5,
-                 "reconnect_max_seconds": 1, **mqtt},
-        "outbox": {"path": str(folder / "outbox.sqlite")},
-        "metrics": {"stats_interval_seconds": 1, "prometheus_port": prometheus_port},
-    }  # fmt: skip
+    mqtt = {"reconnect_min_seconds": 0.5, "reconnect_max_seconds": 1, **mqtt}
+    metrics = {"stats_interval_seconds": 1, "prometheus_port": prometheus_port}
+    config = flapping_config(flapping, folder, mqtt, realtime=True, metrics=metrics)
     return write_config(folder, config)
 
 

@@ -95,20 +95,10 @@ def measure_calibrate(model: Path, work: Path, minutes: float, threads: int) -> 
     out = work / f"calibration_{minutes:g}min.yaml"
     command = [str(EDGE_ASD), "calibrate", "--model", str(model), "--machine", "bench"]
     command += ["--input", str(folder), "--threads", str(threads), "--out", str(out)]
-    log = work / "calibrate.log"
-    probe = subprocess.run(
-        [sys.executable, "-c", MEASURE, str(log), *command],
-        check=True,
-        capture_output=True,
-        text=True,
-    )
-    seconds, rss_kb, code = probe.stdout.split()
-    if int(code) != 0:
-        raise SystemExit(f"edge-asd calibrate failed ({code}); see {log}")
+    measured = measure_process(command, work / "calibrate.log")
     import yaml
 
-    windows = yaml.safe_load(out.read_text())["n_windows"]
-    return {"seconds": float(seconds), "rss_mb": int(rss_kb) / 1024, "windows": windows}
+    return {**measured, "windows": yaml.safe_load(out.read_text())["n_windows"]}
 
 
 def measure_score(model: Path, calibration: Path, path: Path, hop: float, threads: int) -> dict:
@@ -116,6 +106,13 @@ def measure_score(model: Path, calibration: Path, path: Path, hop: float, thread
     command = [str(EDGE_ASD), "score", "--model", str(model), "--calibration", str(calibration)]
     command += ["--hop-seconds", str(hop), "--threads", str(threads), "--json", str(path)]
     output = path.with_suffix(".json")
+    measured = measure_process(command, output)
+    return {**measured, "windows": json.loads(output.read_text().splitlines()[-1])["windows"]}
+
+
+def measure_process(command: list[str], output: Path) -> dict:
+    """Run `command` (its stdout to `output`) under MEASURE: wall seconds and
+    peak RSS (MB); SystemExit naming the command and `output` when it fails."""
     probe = subprocess.run(
         [sys.executable, "-c", MEASURE, str(output), *command],
         check=True,
@@ -124,9 +121,8 @@ def measure_score(model: Path, calibration: Path, path: Path, hop: float, thread
     )
     seconds, rss_kb, code = probe.stdout.split()
     if int(code) != 0:
-        raise SystemExit(f"edge-asd score failed ({code}) on {path}")
-    windows = json.loads(output.read_text().splitlines()[-1])["windows"]
-    return {"seconds": float(seconds), "rss_mb": int(rss_kb) / 1024, "windows": windows}
+        raise SystemExit(f"edge-asd {command[1]} failed ({code}); see {output}")
+    return {"seconds": float(seconds), "rss_mb": int(rss_kb) / 1024}
 
 
 def eager_rate(model: Path, recording: Path, windows: int, threads: int) -> float:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_asd.audio import SAMPLE_RATE, audio_info
+from edge_asd.audio import SAMPLE_RATE, AudioInfo, audio_info
 from edge_asd.dcase import group_recordings, parse_clip
 from edge_asd.errors import AudioFileError, UserError
 from edge_asd.input_files import walk_inputs
@@ -49,12 +49,14 @@ MAX_CLIPPED_FRACTION = 1e-3
 
 @dataclass(frozen=True)
 class Recording:
-    """One continuous recording: its files (joined in order) and its length before tiling."""
+    """One continuous recording: its files (joined in order), their headers (rates and
+    channel counts, as checked) and its length before tiling."""
 
     name: str
     files: tuple[Path, ...]
     seconds: float
     tiled: bool = False
+    headers: tuple[AudioInfo, ...] = ()
 
     def windows(
         self, channel: int | None, window_samples: int, hop_samples: int, batch_size: int = 8
@@ -90,30 +92,37 @@ def find_audio_files(paths: Sequence[str | os.PathLike]) -> tuple[list[Path], li
     return found.files, [str(item) for item in found.problems]
 
 
-def check_file(path: Path, channel: int | None) -> tuple[float, str | None]:
-    """(seconds at SAMPLE_RATE, problem or None) of one file, read once in blocks."""
+def check_file(path: Path, channel: int | None) -> tuple[float, str | None, AudioInfo | None]:
+    """(seconds at SAMPLE_RATE, problem or None, its header or None when unreadable) of one
+    file, read once in blocks."""
     try:
         info = audio_info(path)
     except AudioFileError as exc:
-        return 0.0, str(exc)
+        return 0.0, str(exc), None
     if info.sample_rate < SAMPLE_RATE:
-        return 0.0, (
-            f"{path}: recorded at {info.sample_rate} Hz, below the model's {SAMPLE_RATE} Hz "
-            "(upsampling cannot restore the missing band)"
+        return (
+            0.0,
+            (
+                f"{path}: recorded at {info.sample_rate} Hz, below the model's {SAMPLE_RATE} Hz "
+                "(upsampling cannot restore the missing band)"
+            ),
+            info,
         )
     if info.sample_rate != SAMPLE_RATE:
         log.info("%s: resampled from %d Hz to %d Hz", path, info.sample_rate, SAMPLE_RATE)
     if channel is not None and not 0 <= channel < info.channels:
-        return 0.0, (
-            f"{path}: has {info.channels} channel(s), so --channel {channel} does not exist"
+        return (
+            0.0,
+            (f"{path}: has {info.channels} channel(s), so --channel {channel} does not exist"),
+            info,
         )
     meter = level_meter()
     try:
         for block in read_recording([path], channel=channel):
             meter.feed(block)
     except AudioFileError as exc:
-        return 0.0, str(exc)
-    return meter.seconds, judge_level(path, meter)
+        return 0.0, str(exc), info
+    return meter.seconds, judge_level(path, meter), info
 
 
 def level_meter(sample_rate: int = SAMPLE_RATE) -> LevelMeter:
@@ -163,17 +172,18 @@ def plan_recordings(
     """
     files, problems = find_audio_files(paths)
     seconds: dict[Path, float] = {}
+    headers: dict[Path, AudioInfo] = {}
     for path in files:
         clip = parse_clip(path)
         if clip is not None and clip.is_anomaly:
             problems.append(f"{path}: named as an anomaly clip; calibrate on normal sound only")
             continue
-        length, problem = check_file(path, channel)
+        length, problem, header = check_file(path, channel)
         if problem:
             problems.append(problem)
         else:
-            seconds[path] = length
-    recordings, short = _group(list(seconds), seconds, window_samples / SAMPLE_RATE)
+            seconds[path], headers[path] = length, header
+    recordings, short = _group(seconds, headers, window_samples / SAMPLE_RATE)
     problems.extend(short)
     if problems and not skip_bad:
         raise AudioFileError(
@@ -189,10 +199,11 @@ def plan_recordings(
 
 
 def _group(
-    files: list[Path], seconds: dict[Path, float], window_seconds: float
+    seconds: dict[Path, float], headers: dict[Path, AudioInfo], window_seconds: float
 ) -> tuple[list[Recording], list[str]]:
-    """Recordings from checked files (joined by `rec`/`flight`), and too-short problems."""
-    clips = {path: parse_clip(path) for path in files}
+    """Recordings from checked files (their lengths and headers; joined by `rec`/`flight`),
+    and too-short problems."""
+    clips = {path: parse_clip(path) for path in seconds}
     named = [c for c in clips.values() if c is not None]
     key = next((k for k in RECORDING_KEYS if any(c.attribute(k) for c in named)), None)
     groups: list[tuple[str, tuple[Path, ...]]] = []
@@ -215,5 +226,6 @@ def _group(
             continue
         if short.warning:
             log.warning("%s", short.warning)
-        recordings.append(Recording(shown, members, total, tiled=short.tiled))
+        members_headers = tuple(headers[p] for p in members)
+        recordings.append(Recording(shown, members, total, short.tiled, members_headers))
     return recordings, problems

@@ -196,11 +196,11 @@ def _recorded_sources(args, info, hop: int):
 
 
 def _heard_from(recordings, channel: int | None, info):
-    """How the recordings' audio is taken (edge_asd.calibration.heard), from their headers."""
-    from edge_asd.audio import audio_info
+    """How the recordings' audio is taken (edge_asd.calibration.heard), from the headers
+    read when they were checked."""
     from edge_asd.calibration.heard import heard_from_files
 
-    headers = [audio_info(path) for r in recordings for path in r.files]
+    headers = [header for r in recordings for header in r.headers]
     return heard_from_files(headers, channel, info.sample_rate)
 
 

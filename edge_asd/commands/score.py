@@ -218,16 +218,14 @@ def _no_windows(info):
     )
 
 
-def doubtful_input(path: str, meter, sample_rate: int) -> list[str]:
-    """Why a readable file's scores may mislead: recorded below the model's rate (the
-    upsampled band is empty), silent or clipped. Such files are scored, with a warning;
-    `edge-asd calibrate` refuses them (a threshold must not be fitted on them)."""
-    import soundfile
-
+def doubtful_input(path: str, native_rate: int, meter, sample_rate: int) -> list[str]:
+    """Why a readable file's scores may mislead: recorded (at `native_rate`, its header's)
+    below the model's rate (the upsampled band is empty), silent or clipped. Such files are
+    scored, with a warning; `edge-asd calibrate` refuses them (a threshold must not be
+    fitted on them)."""
     from edge_asd.calibration.inputs import judge_level
 
     warnings = []
-    native_rate = soundfile.info(path).samplerate
     if native_rate < sample_rate:
         warnings.append(
             f"{path}: recorded at {native_rate} Hz, below the model's {sample_rate} Hz: "
@@ -281,7 +279,7 @@ def score_file(
         tile_short=True,
     )
     scores = score_windows(engine, detector, batches, stream=str(path))
-    for warning in doubtful_input(path, meter, info.sample_rate):
+    for warning in doubtful_input(path, header.sample_rate, meter, info.sample_rate):
         log.warning("%s", warning)
     if len(scores) == 0:  # the header promised more than the file held
         raise AudioFileError(f"{path}: {meter.seconds:.2f} s of audio held no window")

@@ -28,13 +28,15 @@ import argparse
 import json
 import logging
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edge_asd.errors import EXIT_USAGE, AudioFileError, UserError
+
+if TYPE_CHECKING:
+    from edge_asd.calibration.file import Calibration
 
 JSON_KEYS = (
     "file",
@@ -99,19 +101,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-@dataclass(frozen=True)
-class Reference:
-    """What a calibration says of a file's scores: the threshold, the decider's k-of-n and
-    m_close, how the calibration heard the machine (None: not recorded) and its level."""
-
-    threshold: float
-    k: int
-    n: int
-    m_close: int
-    heard: Any = None  # edge_asd.calibration.heard.HeardAs
-    level_db: float | None = None
-
-
 def run(args: argparse.Namespace) -> int:
     from edge_asd.calibration.heard import channel_for
     from edge_asd.calibration.inputs import find_audio_files
@@ -121,8 +110,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--batch-size must be >= 1, got {args.batch_size}", EXIT_USAGE)
     engine = open_engine(args.model, args.engine, threads=args.threads)
     try:
-        detector, reference, hop = _setup(args, engine.info)
-        heard = reference.heard if reference else None
+        detector, calibration, hop = _setup(args, engine.info)
+        heard = calibration.heard if calibration is not None else None
         channel = channel_for(heard, args.channel)
         if args.channel is None and heard is not None and channel is not None:
             log.info("scoring channel %d, as the calibration did (--channel to change)", channel)
@@ -133,7 +122,7 @@ def run(args: argparse.Namespace) -> int:
         for path in files:
             try:
                 result = score_file(
-                    engine, detector, path, hop, reference, channel, args.batch_size
+                    engine, detector, path, hop, calibration, channel, args.batch_size
                 )
             except AudioFileError as exc:
                 print(f"edge-asd score: error: {exc}", file=sys.stderr)
@@ -161,24 +150,16 @@ def _totals(verdicts: list[bool | None], failed: int) -> str:
 
 
 def _setup(args: argparse.Namespace, info):
-    """(detector, Reference or None, hop in samples) from --calibration or --label."""
+    """(detector, the Calibration or None, hop in samples) from --calibration or --label."""
     from edge_asd.windows import hop_samples
 
-    reference: Reference | None = None
+    calibration = None
     hop_seconds = args.hop_seconds
     if args.calibration:
         from edge_asd.calibration.file import load_calibration
 
         calibration = load_calibration(args.calibration, info)
         detector = calibration.detector
-        reference = Reference(
-            calibration.threshold,
-            calibration.k,
-            calibration.n,
-            calibration.m_close,
-            calibration.heard,
-            calibration.level_db,
-        )
         if hop_seconds is None:
             hop_seconds = calibration.hop_seconds
     else:
@@ -189,7 +170,7 @@ def _setup(args: argparse.Namespace, info):
         hop = hop_samples(hop_seconds, info.sample_rate)
     except ValueError as exc:
         raise UserError(f"--hop-seconds: {exc}", EXIT_USAGE) from None
-    return detector, reference, hop
+    return detector, calibration, hop
 
 
 def section_detector(info, binding: str):
@@ -243,7 +224,7 @@ def score_file(
     detector,
     path: str,
     hop: int,
-    reference: Reference | None,
+    calibration: Calibration | None,
     channel: int | None = None,
     batch_size: int = 8,
 ) -> dict[str, Any]:
@@ -262,10 +243,11 @@ def score_file(
         raise AudioFileError(short.problem)
     if short.warning:
         log.warning("%s", short.warning)
-    if reference is not None and reference.heard is not None:
+    heard = calibration.heard if calibration is not None else None
+    if heard is not None:
         from edge_asd.calibration.heard import differences
 
-        for difference in differences(reference.heard, channel, header):
+        for difference in differences(heard, channel, header):
             log.warning("%s: %s", path, difference)
     meter = level_meter(info.sample_rate)
     batches = stream_windows(
@@ -295,33 +277,33 @@ def score_file(
         "rule": None,
         "level_offset_db": None,
     }
-    if reference is not None:
-        result.update(_judged(scores, reference, meter.seconds, hop / info.sample_rate, info))
+    if calibration is not None:
+        result.update(_judged(scores, calibration, meter.seconds, hop / info.sample_rate, info))
         _warn_level(path, result["level_offset_db"])
     return result
 
 
-def _judged(scores, reference: Reference, seconds: float, hop_seconds: float, info) -> dict:
+def _judged(scores, calibration: Calibration, seconds: float, hop_seconds: float, info) -> dict:
     """The keys a calibration adds: threshold, windows above, verdict, rule, level offset."""
     from edge_asd.scoring.offline import verdict
 
     window_seconds = info.window_samples / info.sample_rate
-    span_seconds = window_seconds + (reference.n - 1) * hop_seconds
+    span_seconds = window_seconds + (calibration.n - 1) * hop_seconds
     judged = verdict(
         scores,
-        reference.threshold,
-        reference.k,
-        reference.n,
-        reference.m_close,
+        calibration.threshold,
+        calibration.k,
+        calibration.n,
+        calibration.m_close,
         span_seconds,
         seconds,
     )
     offset = None
-    if reference.level_db is not None:
-        offset = round(float(np.median(scores.level_db)) - reference.level_db, 2)
+    if calibration.level_db is not None:
+        offset = round(float(np.median(scores.level_db)) - calibration.level_db, 2)
     return {
-        "threshold": float(reference.threshold),
-        "windows_above": int((scores.scores > reference.threshold).sum()),
+        "threshold": float(calibration.threshold),
+        "windows_above": int((scores.scores > calibration.threshold).sum()),
         "anomalous": judged.anomalous,
         "rule": judged.rule,
         "level_offset_db": offset,

@@ -66,14 +66,10 @@ class Discovery:
             configs[self._topic("sensor", machine, "score")] = self._score(machine)
         return configs
 
-    def on_connect(self, client: Any) -> None:
-        """Subscribe to Home Assistant's birth message and publish every config."""
-        client.subscribe(self.birth_topic, qos=1)
-        self.publish(client)
-
-    def on_message(self, client: Any, topic: str, payload: bytes) -> None:
-        """Republish the configs when Home Assistant says it is (back) online."""
-        if topic == self.birth_topic and payload == BIRTH_ONLINE:
+    def on_birth(self, client: Any, payload: bytes) -> None:
+        """Republish the configs when Home Assistant says it is (back) online on
+        `birth_topic` (the publisher subscribes to it on every connect)."""
+        if payload == BIRTH_ONLINE:
             log.info(
                 "Home Assistant is online: republishing %d discovery configs",
                 2 * len(self.machines),

@@ -5,8 +5,9 @@ backoff (reconnect_min_seconds .. reconnect_max_seconds), the first connection a
 included: a broker that is down when the Jetson starts is not a reason to exit. On every
 (re)connect it republishes the retained `available online` and each machine's current
 `state` (so a broker restarted without persistence learns them again), and, with Home
-Assistant discovery on, its configs (edge_asd/mqtt/discovery.py, which also answers HA's
-birth message: the only subscription).
+Assistant discovery on, its configs (edge_asd/mqtt/discovery.py), sent again on HA's
+birth message. Subscriptions (`subscribe`: maintenance commands, HA's birth) are renewed
+on every connect.
 
 Events: the sender thread hands outbox entries to paho in `seq` order, at most
 `max_inflight` unacknowledged at once, only while connected. An entry leaves the outbox
@@ -106,6 +107,11 @@ class Publisher:
         self._stats_refused = RepeatedWarning(log, "MQTT: stats not sent")
         self._event_refused = RepeatedWarning(log, "MQTT: paho refused an event")
         self._client = self._make_client(config, device_id, password)
+        if discovery is not None:  # HA's birth message: publish the configs again
+            self.subscribe(
+                discovery.birth_topic,
+                lambda topic, payload: discovery.on_birth(self._client, payload),
+            )
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
 
     def _make_client(self, config: MqttConfig, device_id: str, password: str | None) -> mqtt.Client:
@@ -127,7 +133,6 @@ class Publisher:
         client.on_disconnect = self._on_disconnect
         client.on_connect_fail = self._on_connect_fail
         client.on_publish = self._on_publish
-        client.on_message = self._on_message
         return client
 
     # --- life cycle -------------------------------------------------------------------
@@ -276,11 +281,7 @@ class Publisher:
             for machine, state in self._states.items():
                 client.publish(self.topics.state(machine), state, qos=1, retain=True)
         if self.discovery is not None:
-            self.discovery.on_connect(client)
-
-    def _on_message(self, client, userdata, message) -> None:
-        if self.discovery is not None:  # what no subscribe() handler took: HA's birth
-            self.discovery.on_message(client, message.topic, message.payload)
+            self.discovery.publish(client)
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         with self._cond:

@@ -74,19 +74,21 @@ class DurableSubscriber:
             return [m for m in self.messages if m.topic.endswith(topic_suffix)]
 
     def events(self) -> list[dict]:
-        """The JSON of every `.../event` message so far, in arrival order."""
-        return [json.loads(m.payload) for m in self.on("/event")]
-
-    def event_seqs(self) -> list[int]:
-        """Each event's seq in order of first arrival.
+        """Each `.../event` message's JSON once, in order of first arrival.
 
         QoS 1 is at-least-once: a message whose PUBACK the broker had not processed when
-        it stopped comes again, and consumers drop it by `seq`, as this does.
+        it stopped, or the daemon had not recorded when it was killed, comes again, and
+        consumers drop it by (topic, `seq`), as this does. Every copy: `on("/event")`.
         """
-        seen: dict[int, None] = {}
-        for event in self.events():
-            seen.setdefault(event["seq"], None)
-        return list(seen)
+        first: dict[tuple[str, int], dict] = {}
+        for message in self.on("/event"):
+            event = json.loads(message.payload)
+            first.setdefault((message.topic, event["seq"]), event)
+        return list(first.values())
+
+    def event_seqs(self) -> list[int]:
+        """Each event's seq in order of first arrival."""
+        return [event["seq"] for event in self.events()]
 
     def wait_for(self, predicate, timeout_s: float = 20.0) -> None:
         """Wait until predicate(self) is true; raises TimeoutError with what arrived."""

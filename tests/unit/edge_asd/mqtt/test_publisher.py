@@ -10,6 +10,7 @@ import textwrap
 import time
 from pathlib import Path
 
+import paho.mqtt.client as mqtt
 import pytest
 
 from edge_asd.config.schema import MqttConfig, TlsConfig
@@ -263,3 +264,26 @@ def test_a_broker_restarted_without_persistence_learns_online_and_states_again(
     finally:
         publisher.stop()
     assert retained == {f"{BASE}/available": "online", f"{BASE}/pump-1/state": "normal"}
+
+
+def test_an_event_resent_after_a_kill_counts_once_for_a_subscriber_that_drops_copies_by_seq(
+    tmp_path: Path,
+):
+    # A daemon SIGKILLed after the broker took an event but before its outbox recorded the
+    # PUBACK resends it when restarted: QoS 1 is at-least-once, consumers drop the copy.
+    broker = persistent_broker(tmp_path)
+    subscriber = DurableSubscriber(broker.port, f"{BASE}/#").start()
+    sender = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    try:
+        sender.connect("127.0.0.1", broker.port)
+        sender.loop_start()
+        for seq in (1, 1, 2):
+            sender.publish(f"{BASE}/pump-1/event", event_bytes(seq), qos=1).wait_for_publish(5)
+        subscriber.wait_for(lambda s: len(s.on("/event")) == 3)
+    finally:
+        sender.loop_stop()
+        sender.disconnect()
+        subscriber.stop()
+        broker.stop()
+    assert subscriber.event_seqs() == [1, 2]
+    assert [e["seq"] for e in subscriber.events()] == [1, 2]

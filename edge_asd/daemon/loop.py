@@ -27,6 +27,7 @@ from edge_asd.config.schema import Config
 from edge_asd.daemon.event_ends import end_events_left_open, ends_on_stop, mark_of
 from edge_asd.daemon.maintenance import MAINTENANCE, maintenance_gate
 from edge_asd.daemon.memory import release_free_memory
+from edge_asd.daemon.recent import ScorePoint
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
@@ -285,6 +286,8 @@ class _Loop:
                 stream_seconds = batch.end_frames[row] / self.info.sample_rate
                 payload = score_payload(timestamp, score, machine.decider.threshold, stream_seconds)
                 self.publisher.publish_score(name, payload)
+            point = ScorePoint(timestamp, score, machine.decider.threshold, state, offset)
+            machine.recent.add(batch.waveforms[row], int(batch.end_frames[row]), point)
             started_event = any(e.type == "start" for e in events)
             above = score > machine.decider.threshold
             self.stats.record_window(name, above, started_event, state, offset, score)

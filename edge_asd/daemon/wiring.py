@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from edge_asd.config.schema import Config, DeviceSource, FileSource, MachineConfig
+from edge_asd.daemon.recent import Recent
 from edge_asd.decider import Decider
 from edge_asd.errors import ConfigError
 from edge_asd.model_file import ModelInfo
@@ -32,6 +33,7 @@ class MachineRuntime:
         """The calibrated detector (edge_asd.scoring.detector.Detector)."""
         return self.calibration.detector
 
+    recent: Any = None  # edge_asd.daemon.recent.Recent: its audio tail, last window, trace
     level_differs: bool = False  # the last level check found it beyond LEVEL_WARN_DB
     last_level_offset_db: float | None = None  # of the last window scored
 
@@ -84,7 +86,8 @@ def load_machines(config: Config, info: ModelInfo) -> list[MachineRuntime]:
         for difference in heard_differences(config, machine, calibration):
             log.warning("%s: %s", where, difference)
         decider = make_decider(machine, calibration, where)
-        machines.append(MachineRuntime(machine.name, machine.source, calibration, decider))
+        recent = Recent(info.sample_rate, info.window_samples, config.audio.hop_seconds, decider.n)
+        machines.append(MachineRuntime(machine.name, machine.source, calibration, decider, recent))
     return machines
 
 

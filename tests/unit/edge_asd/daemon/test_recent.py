@@ -1,0 +1,43 @@
+"""Recent: the audio tail is the stream's own samples, stitched from overlapping windows."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edge_asd.daemon.recent import Recent, ScorePoint
+
+RATE, WINDOW, HOP = 100, 1000, 2.0  # 10 s windows every 2 s at 100 Hz
+
+
+def point(t: float, score: float = 1.0) -> ScorePoint:
+    return ScorePoint(t, score, 2.0, "normal", None)
+
+
+def feed(recent: Recent, stream: np.ndarray, ends: list[int]) -> None:
+    for end in ends:
+        recent.add(stream[end - WINDOW : end], end, point(end / RATE))
+
+
+def test_the_audio_tail_of_overlapping_windows_is_the_stream_they_came_from():
+    stream = np.arange(5000, dtype=np.float32)
+    recent = Recent(RATE, WINDOW, HOP, n=3)  # keeps 10 s + 2 hops = 14 s
+    feed(recent, stream, [1000, 1200, 1400, 1600, 1800])
+    assert np.array_equal(recent.audio_tail(), stream[1800 - 1400 : 1800])
+    assert np.array_equal(recent.audio_tail(3.0), stream[1500:1800])
+
+
+def test_a_gap_between_windows_restarts_the_tail_instead_of_joining_distant_audio():
+    stream = np.arange(9000, dtype=np.float32)
+    recent = Recent(RATE, WINDOW, HOP, n=3)
+    feed(recent, stream, [1000, 1200, 4000])  # 28 s skipped: windows lost
+    assert np.array_equal(recent.audio_tail(), stream[3000:4000])
+
+
+def test_the_trace_keeps_the_last_trace_seconds_and_the_latest_window_its_audio():
+    stream = np.arange(5000, dtype=np.float32)
+    recent = Recent(RATE, WINDOW, HOP, n=3, trace_seconds=5.0)
+    feed(recent, stream, [1000, 1200, 1400, 1600, 1800])
+    assert [p.time for p in recent.trace()] == [14.0, 16.0, 18.0]
+    assert [p.time for p in recent.trace(since=15.0)] == [16.0, 18.0]
+    latest = recent.latest()
+    assert latest is not None and np.array_equal(latest.waveform, stream[800:1800])

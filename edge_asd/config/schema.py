@@ -9,6 +9,7 @@ required key is missing.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -315,6 +316,60 @@ class MaintenanceConfig(Strict):
         return value
 
 
+class EvidenceConfig(Strict):
+    """Event evidence (edge_asd/evidence): the sound of every event, kept within bounds."""
+
+    enabled: bool = Field(
+        True,
+        description="save each event's audio (FLAC) and a picture (PNG: spectrogram, score "
+        "trace against the threshold); the event's `clip` names the FLAC",
+    )
+    path: ResolvedPath | None = Field(
+        None,
+        description="folder of the clips (None: 'evidence' beside the outbox file); created, "
+        "mode 0700, files 0600",
+    )
+    max_age_days: float = Field(
+        30.0, gt=0, le=3650, description="clips older than this are deleted, oldest first"
+    )
+    max_megabytes: float = Field(
+        1024.0, ge=1, le=10_000_000, description="most space the clips take; the oldest go first"
+    )
+    min_free_megabytes: float = Field(
+        256.0,
+        ge=0,
+        le=10_000_000,
+        description="no clip is written when its volume has less free space than this (the "
+        "event goes out without one; logged once, counted in stats)",
+    )
+
+
+class WebConfig(Strict):
+    """The local page (edge_asd/web): each machine's state, score trace, sound and events."""
+
+    enabled: bool = Field(False, description="serve the page and its /api JSON")
+    address: str = Field(
+        "127.0.0.1",
+        min_length=1,
+        description="address to listen on; anything but loopback needs a password",
+    )
+    port: int = Field(8080, ge=1, le=65535, description="port to listen on")
+    username: str = Field("edge-asd", min_length=1, description="user name (HTTP Basic)")
+    password_env: EnvName | None = Field(
+        None, description="environment variable holding the page's password"
+    )
+    password_file: ExistingFile | None = Field(
+        None, description="file holding the page's password (first line; mode 0600 advised)"
+    )
+    password_credential: Name | None = Field(
+        None, description="systemd credential holding the page's password"
+    )
+
+    @property
+    def has_password(self) -> bool:
+        return any((self.password_env, self.password_file, self.password_credential))
+
+
 class Config(Strict):
     """The whole daemon config."""
 
@@ -334,6 +389,15 @@ class Config(Strict):
     maintenance: MaintenanceConfig = Field(
         MaintenanceConfig(), description="quiet hours (maintenance by schedule)"
     )
+    evidence: EvidenceConfig = Field(
+        EvidenceConfig(), description="each event's audio and picture (on by default)"
+    )
+    web: WebConfig = Field(WebConfig(), description="the local page (off by default)")
+
+    @property
+    def evidence_path(self) -> Path:
+        """Where clips go: `evidence.path`, else the folder 'evidence' beside the outbox."""
+        return self.evidence.path or self.outbox.path.parent / "evidence"
 
     def source(self, name: str) -> DeviceSource | FileSource | SyntheticSource:
         """The source called `name` (KeyError when there is none)."""

@@ -25,7 +25,6 @@ changes, and the first success after failures is logged with their count.
 from __future__ import annotations
 
 import logging
-import ssl
 import sys
 import threading
 import time
@@ -35,14 +34,13 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge_asd.config.schema import MqttConfig, TlsConfig
-from edge_asd.errors import ConfigError
+from edge_asd.config.schema import MqttConfig
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
+from edge_asd.mqtt.client import make_client
 from edge_asd.mqtt.discovery import Discovery
 from edge_asd.mqtt.outbox import Entry, EventMark, Outbox
 from edge_asd.mqtt.payloads import (
-    AVAILABLE_OFFLINE,
     AVAILABLE_ONLINE,
     AVAILABLE_STOPPED,
     PayloadTooLarge,
@@ -106,34 +104,17 @@ class Publisher:
         # both can come once per stats interval or per sending round: counted, not repeated
         self._stats_refused = RepeatedWarning(log, "MQTT: stats not sent")
         self._event_refused = RepeatedWarning(log, "MQTT: paho refused an event")
-        self._client = self._make_client(config, device_id, password)
+        self._client = make_client(config, device_id, password, self.topics.available)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_connect_fail = self._on_connect_fail
+        self._client.on_publish = self._on_publish
         if discovery is not None:  # HA's birth message: publish the configs again
             self.subscribe(
                 discovery.birth_topic,
                 lambda topic, payload: discovery.on_birth(self._client, payload),
             )
         self._sender = threading.Thread(target=self._send_loop, name="mqtt-sender", daemon=True)
-
-    def _make_client(self, config: MqttConfig, device_id: str, password: str | None) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=config.client_id or f"edge-asd-{device_id}",
-            clean_session=True,
-        )
-        if config.username is not None:
-            client.username_pw_set(config.username, password)
-        if config.tls is not None:
-            _set_tls(client, config.tls)
-        client.will_set(self.topics.available, AVAILABLE_OFFLINE, qos=1, retain=True)
-        # paho's hints say int; its backoff arithmetic (doubling, min with the maximum) is
-        # fine with the seconds as floats.
-        client.reconnect_delay_set(config.reconnect_min_seconds, config.reconnect_max_seconds)
-        client.connect_timeout = connect_errors.CONNECT_TIMEOUT_SECONDS
-        client.on_connect = self._on_connect
-        client.on_disconnect = self._on_disconnect
-        client.on_connect_fail = self._on_connect_fail
-        client.on_publish = self._on_publish
-        return client
 
     # --- life cycle -------------------------------------------------------------------
 
@@ -393,20 +374,3 @@ class Publisher:
             seqs = [self._inflight.pop(mid)[0] for mid in done]
         for seq in seqs:
             self._acked(seq)
-
-
-def _set_tls(client: mqtt.Client, tls: TlsConfig) -> None:
-    """TLS with certificate checks; ConfigError when a certificate or key cannot be used."""
-    try:
-        client.tls_set(
-            ca_certs=str(tls.ca_file) if tls.ca_file else None,
-            certfile=str(tls.cert_file) if tls.cert_file else None,
-            keyfile=str(tls.key_file) if tls.key_file else None,
-            cert_reqs=ssl.CERT_REQUIRED,
-        )
-    except (ssl.SSLError, OSError) as exc:
-        raise ConfigError(
-            f"mqtt.tls: cannot use the certificate files ({exc}); check ca_file, cert_file "
-            "and key_file (PEM, the key matching the certificate)"
-        ) from None
-    client.tls_insecure_set(not tls.check_hostname)

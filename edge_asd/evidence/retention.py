@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_asd.evidence.layout import EventFolder, parse_event_folder
+from edge_asd.evidence.layout import START_CLIP, EventFolder, parse_event_folder
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,7 @@ log = logging.getLogger(__name__)
 class _Entry:
     folder: EventFolder
     bytes: int
+    written_at: float  # start.flac's mtime: orders events that started in the same second
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,9 @@ class EvidenceIndex:
         """(Re)count `folder`'s bytes after a write (the few files of one event)."""
         size = folder_bytes(folder.path)
         with self._lock:
-            self._entries[folder.path] = _Entry(folder, size)
+            known = self._entries.get(folder.path)
+            written_at = known.written_at if known else _written_at(folder.path)
+            self._entries[folder.path] = _Entry(folder, size, written_at)
 
     def totals(self) -> tuple[int, int]:
         """(event folders, bytes) indexed."""
@@ -72,9 +75,7 @@ class EvidenceIndex:
         """Delete folders older than `max_age_seconds` at `now` (Unix s), then the oldest
         until the total is <= `max_bytes`; never those in `keep` (open events)."""
         with self._lock:
-            entries = sorted(
-                self._entries.values(), key=lambda e: (e.folder.started_at, e.folder.path.name)
-            )
+            entries = sorted(self._entries.values(), key=_age_order)
         total = sum(e.bytes for e in entries)
         doomed = []
         for entry in entries:
@@ -97,6 +98,22 @@ class EvidenceIndex:
             with self._lock:
                 self._entries.pop(entry.folder.path, None)
         return Pruned(len(doomed) - len(errors), deleted, tuple(errors))
+
+
+def _age_order(entry: _Entry) -> tuple[float, float, str]:
+    """Oldest first: by the start in the folder's name (whole seconds), then by when the
+    start was written (a fast replay starts several events a second), then by name."""
+    return (entry.folder.started_at, entry.written_at, entry.folder.path.name)
+
+
+def _written_at(path: Path) -> float:
+    """When the event's start was written: start.flac's mtime, else the folder's (0: gone)."""
+    for candidate in (path / START_CLIP, path):
+        try:
+            return candidate.stat().st_mtime
+        except OSError:
+            continue
+    return 0.0
 
 
 def folder_bytes(path: Path) -> int:

@@ -89,7 +89,8 @@ class _OpenEvent:
         self.trace.append(point)
         if len(self.trace) > MAX_TRACE_POINTS:  # long event: keep its shape, bound memory
             pairs = zip(self.trace[0::2], self.trace[1::2], strict=False)
-            self.trace = [max(a, b, key=lambda p: p.score) for a, b in pairs]
+            halved = [max(a, b, key=lambda p: p.score) for a, b in pairs]
+            self.trace = halved + self.trace[len(halved) * 2 :]  # an odd last point stays
 
     def clip(self) -> Path | None:
         """The final clip: peak.flac once written, else start.flac, else None."""

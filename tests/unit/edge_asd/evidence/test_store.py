@@ -244,3 +244,15 @@ def test_long_events_keep_a_bounded_trace_with_its_peak(tmp_path: Path):
         current.add(ScorePoint(float(i), 9.0 if i == 5000 else 2.0, 1.0, "anomaly", None))
     assert len(current.trace) <= MAX_TRACE_POINTS
     assert max(p.score for p in current.trace) == 9.0
+
+
+def test_retention_orders_events_that_started_in_the_same_second_by_when_they_were_written(
+    tmp_path: Path,
+):
+    store = make_store(tmp_path, max_megabytes=0.5)
+    now = time.time() - 60
+    machines = [one_event(store, now, seed=i) for i in range(6)]  # a fast replay
+    folders = [Path(m.messages[0][1]).parent for m in machines]
+    assert len({f.name[:16] for f in folders}) == 1  # one second in every name
+    kept = [folder.exists() for folder in folders]
+    assert kept[-1] and kept == sorted(kept)  # the newest kept, the oldest gone first

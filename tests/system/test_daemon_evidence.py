@@ -146,7 +146,9 @@ def test_retention_keeps_the_newest_events_within_max_megabytes(
     newest = [e["event_id"] for e in sorted(started, key=lambda e: e["seq"])][-len(kept) :]
     assert 1 <= len(kept) < len(started) and kept == set(newest)
     stats = last_stats(mqtt_collector)
-    assert stats["evidence_bytes"] <= 2.0e6 and stats["evidence_failures"] == 0
+    # the stats sent at the stop, after the last end's prune, say what is on disk
+    assert (stats["evidence_clips"], stats["evidence_bytes"]) == (len(kept), on_disk)
+    assert stats["evidence_failures"] == 0 and stats["evidence_error"] is None
 
 
 def test_a_full_evidence_volume_keeps_events_going_out_without_clips_logs_once_and_says_so(

@@ -191,6 +191,13 @@ def open_evidence(config: Config, info: ModelInfo) -> Any:
     from edge_asd.evidence.store import EvidenceStore
 
     evidence = config.evidence
+    log.info(
+        "event evidence in %s (kept %g days, at most %g MB, not below %g MB free)",
+        config.evidence_path,
+        evidence.max_age_days,
+        evidence.max_megabytes,
+        evidence.min_free_megabytes,
+    )
     return EvidenceStore(
         config.evidence_path,
         window_samples=info.window_samples,

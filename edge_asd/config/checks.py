@@ -31,6 +31,7 @@ def cross_checks(config: Config) -> list[Problem]:
         *_one_pacing(config),
         *_fault_times(config),
         *_mqtt_pairs(config),
+        *_evidence_path_length(config),
     ]
 
 
@@ -163,3 +164,25 @@ def _mqtt_pairs(config: Config) -> list[Problem]:
             )
         )
     return problems
+
+
+def _evidence_path_length(config: Config) -> list[Problem]:
+    """An event names its clip: a long evidence folder would make events too large to send."""
+    from edge_asd.evidence.layout import longest_clip_json_chars
+    from edge_asd.mqtt.payloads import MAX_CLIP_JSON_CHARS
+
+    root = config.evidence_path
+    chars = longest_clip_json_chars(root)
+    if not config.evidence.enabled or chars <= MAX_CLIP_JSON_CHARS:
+        return []
+    key = ("evidence", "path") if config.evidence.path is not None else ("outbox", "path")
+    return [
+        Problem(
+            key,
+            f"expected a shorter evidence folder: a clip's path under {root} takes up to "
+            f"{chars} characters in an event's JSON, at most {MAX_CLIP_JSON_CHARS} fit "
+            "(set evidence.path to a shorter folder)",
+            str(root),
+            show_value=False,
+        )
+    ]

@@ -327,13 +327,18 @@ class EvidenceConfig(Strict):
     path: ResolvedPath | None = Field(
         None,
         description="folder of the clips (None: 'evidence' beside the outbox file); created, "
-        "mode 0700, files 0600",
+        "mode 0700, files 0600; one folder per event, {machine}/{started}_{event_id}; its "
+        "path must be short enough for events to name their clips (about 260 characters)",
     )
     max_age_days: float = Field(
-        30.0, gt=0, le=3650, description="clips older than this are deleted, oldest first"
+        30.0, gt=0, le=3650, description="events older than this lose their evidence folder"
     )
     max_megabytes: float = Field(
-        1024.0, ge=1, le=10_000_000, description="most space the clips take; the oldest go first"
+        1024.0,
+        ge=0.1,
+        le=10_000_000,
+        description="most space (MB, 10^6 bytes) the evidence takes; past it the oldest "
+        "events' folders are deleted (an event takes about 0.5 MB)",
     )
     min_free_megabytes: float = Field(
         256.0,

@@ -29,7 +29,7 @@ from edge_asd.daemon.maintenance import MAINTENANCE, maintenance_gate
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.recent import ScorePoint
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
-from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_sources
+from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_evidence, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine
 from edge_asd.errors import ConfigError, UserError
@@ -120,6 +120,7 @@ class _Loop:
         )
         self.maintenance = maintenance_gate(self.config, self.publisher)
         self.state_log = MachineStateLog(self.machines)
+        self.evidence = open_evidence(self.config, info)  # None when off
         self._started = time.monotonic()
 
     def run(self) -> int:
@@ -214,6 +215,12 @@ class _Loop:
         stats.add_source("mqtt_connect_failures", lambda: self.publisher.status().failures)
         stats.add_source("mqtt_last_error", lambda: self.publisher.status().last_error)
         stats.add_source("inputs", self._input_stats)
+        if self.evidence is not None:
+            evidence = self.evidence
+            stats.add_source("evidence_clips", lambda: evidence.health().clips)
+            stats.add_source("evidence_bytes", lambda: evidence.health().bytes)
+            stats.add_source("evidence_failures", lambda: evidence.health().failures)
+            stats.add_source("evidence_error", lambda: evidence.health().error)
 
     def _input_stats(self) -> dict[str, dict[str, Any]]:
         """Each source's state, why it is in it, and its last error: `stats` on the input."""
@@ -244,6 +251,8 @@ class _Loop:
             if time.monotonic() >= next_stats:
                 next_stats += self.config.metrics.stats_interval_seconds
                 self.publisher.publish_stats(self.stats.snapshot())
+            if self.evidence is not None:
+                self.evidence.poll()  # retention every few minutes, repeated-failure lines
             if batch is None and self.windower.exhausted:
                 log.info("every source has ended: %s", self._source_reasons(healths))
                 return
@@ -276,8 +285,13 @@ class _Loop:
             before = machine.decider.state
             # In maintenance the window is scored and counted, but the decider never sees it.
             events = [] if quiet else machine.decider.feed(score, timestamp, rms=float(rms[row]))
-            self._publish_events(machine, events, offset)
             state = MAINTENANCE if quiet else machine.decider.state
+            # Kept before its events go out: a start's evidence is the audio up to this window.
+            point = ScorePoint(timestamp, score, machine.decider.threshold, state, offset)
+            machine.recent.add(batch.waveforms[row], int(batch.end_frames[row]), point)
+            if self.evidence is not None:
+                self.evidence.scored(name, batch.waveforms[row], point)
+            self._publish_events(machine, events, offset)
             if state != before and not quiet:
                 why = unknown_reason(score, float(rms[row]), machine.decider.rms_gate)
                 self.state_log.changed(name, before, state, why)
@@ -286,8 +300,6 @@ class _Loop:
                 stream_seconds = batch.end_frames[row] / self.info.sample_rate
                 payload = score_payload(timestamp, score, machine.decider.threshold, stream_seconds)
                 self.publisher.publish_score(name, payload)
-            point = ScorePoint(timestamp, score, machine.decider.threshold, state, offset)
-            machine.recent.add(batch.waveforms[row], int(batch.end_frames[row]), point)
             started_event = any(e.type == "start" for e in events)
             above = score > machine.decider.threshold
             self.stats.record_window(name, above, started_event, state, offset, score)
@@ -333,8 +345,15 @@ class _Loop:
         if level_offset_db is None:  # an end without a window (stop, input down): the last one's
             level_offset_db = machine.last_level_offset_db
         for event in events:
-            render = functools.partial(self._render_event, machine.name, event, level_offset_db)
+            clip = None  # evidence is written before the event names it (edge_asd.evidence)
+            if self.evidence is not None:
+                clip = self.evidence.clip_for(machine.name, event, machine.recent)
+            render = functools.partial(
+                self._render_event, machine.name, event, level_offset_db, clip
+            )
             entry = self.publisher.publish_event(machine.name, render, mark_of(event))
+            if self.evidence is not None:
+                self.evidence.published(machine.name, event, entry.payload)
             log.log(
                 logging.WARNING if event.type != "update" else logging.INFO,
                 "%s: event %s %s (seq %d, score %.4g, peak %.4g, threshold %.4g)%s%s",
@@ -350,7 +369,12 @@ class _Loop:
             )
 
     def _render_event(
-        self, machine: str, event: DecisionEvent, level_offset_db: float | None, seq: int
+        self,
+        machine: str,
+        event: DecisionEvent,
+        level_offset_db: float | None,
+        clip: str | None,
+        seq: int,
     ) -> bytes:
         payload = event_payload(
             event,
@@ -360,6 +384,7 @@ class _Loop:
             seq=seq,
             clock_synced=clock_synced(),
             level_offset_db=level_offset_db,
+            clip=clip,
         )
         return encode(payload, max_bytes=MAX_EVENT_BYTES)
 
@@ -376,6 +401,8 @@ class _Loop:
         self.outbox.close()
         self.state_log.close()
         self.maintenance.modes.close()
+        if self.evidence is not None:
+            self.evidence.close()
         log.info("stopped cleanly")
 
     def _release(self) -> None:

@@ -178,3 +178,32 @@ def open_sources(config: Config) -> dict[str, Any]:
         ]
         sources[source.name] = Synthetic(synths, pacing=pacing, seconds=source.duration_seconds)
     return sources
+
+
+def open_evidence(config: Config, info: ModelInfo) -> Any:
+    """The event evidence store (edge_asd.evidence.store.EvidenceStore), None when off.
+
+    It scans its folder once here; a folder it cannot read or write is not fatal: events
+    go out without clips, and `stats` says why.
+    """
+    if not config.evidence.enabled:
+        return None
+    from edge_asd.evidence.store import EvidenceStore
+
+    evidence = config.evidence
+    log.info(
+        "event evidence in %s (kept %g days, at most %g MB, not below %g MB free)",
+        config.evidence_path,
+        evidence.max_age_days,
+        evidence.max_megabytes,
+        evidence.min_free_megabytes,
+    )
+    return EvidenceStore(
+        config.evidence_path,
+        window_samples=info.window_samples,
+        hop_samples=round(config.audio.hop_seconds * info.sample_rate),
+        sample_rate=info.sample_rate,
+        max_age_days=evidence.max_age_days,
+        max_megabytes=evidence.max_megabytes,
+        min_free_megabytes=evidence.min_free_megabytes,
+    )

@@ -32,6 +32,9 @@ from edge_asd.decider import END, END_RESTART, DecisionEvent
 MAX_STRING_CHARS = 512
 MAX_EVENT_BYTES = 1024
 MAX_PAYLOAD_BYTES = 65536
+# An event's `clip` as JSON (quotes and escapes included): every other field together
+# take at most ~610 bytes (64-character names, a uuid, 17-digit floats, a 19-digit seq).
+MAX_CLIP_JSON_CHARS = 400
 
 AVAILABLE_ONLINE = "online"
 AVAILABLE_STOPPED = "stopped"
@@ -53,6 +56,7 @@ EVENT_FIELDS: dict[str, tuple[type, ...]] = {
     "clock_synced": (bool,),
     "level_offset_db": (float, type(None)),
     "reason": (str, type(None)),
+    "clip": (str, type(None)),
 }
 
 
@@ -104,6 +108,7 @@ def event_payload(
     seq: int,
     clock_synced: bool,
     level_offset_db: float | None = None,
+    clip: str | None = None,
 ) -> dict[str, Any]:
     """The `{machine}/event` JSON object, fields in EVENT_FIELDS order.
 
@@ -113,6 +118,11 @@ def event_payload(
 
     `ended_at` is never before `started_at`: when the clock was set back during the event
     (NTP), the end is stamped at the start (`seq` orders events, `clock_synced` warns).
+
+    `clip`: the event's audio on the device (edge_asd.evidence.layout): start.flac in a
+    start or update, peak.flac in an end (start.flac when the peak could not be written);
+    None when evidence is off or could not be written. Its length is bounded by the
+    config (MAX_CLIP_JSON_CHARS) so that an event stays under MAX_EVENT_BYTES.
     """
     ended_at = None if event.ended_at is None else max(event.ended_at, event.started_at)
     return {
@@ -130,6 +140,7 @@ def event_payload(
         "clock_synced": bool(clock_synced),
         "level_offset_db": None if level_offset_db is None else round(float(level_offset_db), 2),
         "reason": event.reason,
+        "clip": clip,
     }
 
 

@@ -12,13 +12,15 @@ import json
 import math
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
 from edge_asd.config.types import NAME_PATTERN, Name, TopicPrefix
 from edge_asd.decider import DecisionEvent
+from edge_asd.evidence.layout import longest_clip_json_chars
 from edge_asd.mqtt.payloads import (
+    MAX_CLIP_JSON_CHARS,
     MAX_EVENT_BYTES,
     MAX_PAYLOAD_BYTES,
     MAX_STRING_CHARS,
@@ -85,6 +87,15 @@ def test_prefixes_with_empty_levels_wildcards_or_dollar_are_refused(prefix: str)
 
 number = st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.integers(-(2**60), 2**60))
 moment = st.floats(0, 2**33, allow_nan=False)  # 1970 .. the year 2242
+# Evidence folders config validation allows (longest_clip_json_chars <= MAX_CLIP_JSON_CHARS,
+# the worst being 12 JSON characters per astral character), with the longest clip under them
+evidence_root = st.one_of(
+    st.text(st.characters(codec="utf-8"), max_size=22), st.text(max_size=260).filter(str.isascii)
+).map(lambda text: "/" + text)
+clip = st.one_of(
+    st.none(),
+    evidence_root.map(lambda root: f"{root}/{'m' * 64}/20261130T120000Z_{'0' * 36}/start.flac"),
+)
 
 
 @settings(max_examples=300, deadline=None)
@@ -99,18 +110,23 @@ moment = st.floats(0, 2**33, allow_nan=False)  # 1970 .. the year 2242
     seq=st.integers(1, 2**63 - 1),
     synced=st.booleans(),
     offset=st.one_of(st.none(), number),
+    clip=clip,
 )
 def test_any_event_fits_its_bound_as_valid_json(
-    device, machine, kind, started, ended, score, peak, seq, synced, offset
+    device, machine, kind, started, ended, score, peak, seq, synced, offset, clip
 ):
+    if clip is not None:  # what config validation lets through
+        root = clip[: -len(f"/{'m' * 64}/20261130T120000Z_{'0' * 36}/start.flac")]
+        assume(longest_clip_json_chars(root) <= MAX_CLIP_JSON_CHARS)
     event = DecisionEvent(kind, "0" * 36, started, ended, score, peak, 1.5, 3)
     payload = event_payload(
         event, device_id=device, machine=machine, model_sha256="f" * 64, seq=seq,
-        clock_synced=synced, level_offset_db=offset,
+        clock_synced=synced, level_offset_db=offset, clip=clip,
     )  # fmt: skip
     data = encode(payload, max_bytes=MAX_EVENT_BYTES)
     decoded = json.loads(data)
     assert decoded["seq"] == seq and decoded["machine"] == machine
+    assert decoded["clip"] == clip
     for key in ("score", "peak_score", "level_offset_db"):
         value = payload[key]
         if value is None or not math.isfinite(value):

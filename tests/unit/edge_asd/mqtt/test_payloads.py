@@ -8,6 +8,8 @@ import pytest
 
 from edge_asd.decider import Decider
 from edge_asd.mqtt.payloads import (
+    MAX_CLIP_JSON_CHARS,
+    MAX_EVENT_BYTES,
     Topics,
     encode,
     ended_on_restart,
@@ -33,6 +35,7 @@ EVENT_CONTRACT = [
     ("clock_synced", bool),
     ("level_offset_db", (float, type(None))),
     ("reason", (str, type(None))),  # end only: normal, unknown, stopped, restart, maintenance
+    ("clip", (str, type(None))),  # the event's FLAC on the device; null without evidence
 ]
 
 
@@ -45,7 +48,9 @@ def decided_events() -> list:
     return events
 
 
-def wire(event, seq: int, level_offset_db: float | None = 6.0) -> dict:
+def wire(
+    event, seq: int, level_offset_db: float | None = 6.0, clip: str | None = "/e/start.flac"
+) -> dict:
     payload = event_payload(
         event,
         device_id="jetson-01",
@@ -54,6 +59,7 @@ def wire(event, seq: int, level_offset_db: float | None = 6.0) -> dict:
         seq=seq,
         clock_synced=True,
         level_offset_db=level_offset_db,
+        clip=clip,
     )
     return json.loads(encode(payload))  # what a subscriber gets
 
@@ -74,7 +80,13 @@ def test_an_end_made_on_restart_keeps_the_contract_and_says_restart():
     start, _ = decided_events()
     last = encode(
         event_payload(
-            start, device_id="d", machine="m", model_sha256="ab" * 32, seq=3, clock_synced=False
+            start,
+            device_id="d",
+            machine="m",
+            model_sha256="ab" * 32,
+            seq=3,
+            clock_synced=False,
+            clip="/var/lib/edge-asd/evidence/m/x/start.flac",
         )
     )
     end = json.loads(
@@ -92,6 +104,16 @@ def test_an_end_made_on_restart_keeps_the_contract_and_says_restart():
     assert end["event_id"] == start.event_id
     assert end["started_at"] == "2023-11-14T22:13:21.000Z"  # the start's, kept
     assert end["ended_at"] == "2023-11-14T22:15:00.000Z"  # when the restart found it open
+    assert end["clip"] == "/var/lib/edge-asd/evidence/m/x/start.flac"  # the last one's clip
+
+
+def test_an_end_on_restart_of_a_message_from_before_clips_has_a_null_clip():
+    start, _ = decided_events()
+    old = event_payload(start, device_id="d", machine="m", model_sha256="ab" * 32, seq=3,
+                        clock_synced=True)  # fmt: skip
+    del old["clip"]  # stored by a daemon older than evidence
+    end = ended_on_restart(encode(old), ended_at=1_700_000_100.0, seq=9, clock_synced=True)
+    assert list(end) == [name for name, _ in EVENT_CONTRACT] and end["clip"] is None
 
 
 def test_an_end_on_restart_refuses_a_stored_message_that_is_not_an_event():
@@ -166,3 +188,34 @@ def test_stats_carry_each_machines_latest_score_and_threshold():
     for name, kind in STATS_MACHINE_CONTRACT:
         assert isinstance(got[name], kind), f"{name}: {got[name]!r} is not {kind}"
     assert (got["score"], got["threshold"], got["state"]) == (0.5, 2.5, "anomaly")  # latest
+
+
+def test_an_event_names_its_clip_or_null():
+    start, end = decided_events()
+    assert wire(start, 1, clip="/data/evidence/pump-1/x/start.flac")["clip"] == (
+        "/data/evidence/pump-1/x/start.flac"
+    )
+    assert wire(end, 2, clip=None)["clip"] is None  # evidence off, or it could not be written
+
+
+def test_the_largest_event_with_the_longest_clip_config_allows_fits_max_event_bytes():
+    from edge_asd.evidence.layout import CLIP_SUFFIX_CHARS, longest_clip_json_chars
+
+    root = "/" + "é" * ((MAX_CLIP_JSON_CHARS - CLIP_SUFFIX_CHARS - 3) // 6)  # \u00e9: 6 chars
+    assert longest_clip_json_chars(root) <= MAX_CLIP_JSON_CHARS  # what config validation allows
+    clip = f"{root}/{'m' * 64}/20261130T120000Z_{'0' * 36}/start.flac"
+    decider = Decider(threshold=-1.2345678901234567e-300, k=1, n=1, m_close=1)
+    decider.feed(1.2345678901234567e-299, 1_700_000_000.123)  # starts
+    (end,) = decider.reset(4_102_444_800.0, "maintenance")
+    payload = event_payload(
+        end,
+        device_id="d" * 64,
+        machine="m" * 64,
+        model_sha256="ab" * 32,
+        seq=2**63 - 1,
+        clock_synced=False,
+        level_offset_db=-1.2345678901234567e200,
+        clip=clip,
+    )
+    data = encode(payload, max_bytes=MAX_EVENT_BYTES)  # raises PayloadTooLarge past it
+    assert len(data) > 900  # the case is near the bound, not a small event

@@ -114,9 +114,13 @@ def _draw_trace(
     if not points:
         draw.text((left + 4, top + 4), "no scores", fill=INK)
         return
-    end = ended_at if ended_at is not None else points[-1].time
-    t0 = min(points[0].time, started_at)
-    t1 = max(points[-1].time, end, t0 + 1.0)
+    # Times as recorded: a clock set back (NTP) makes them run backwards, and an end can
+    # then come before its start; the axis spans them all and the shaded span is ordered.
+    times = [p.time for p in points]
+    end = ended_at if ended_at is not None else times[-1]
+    span = sorted((started_at, end))
+    t0 = min(*times, span[0])
+    t1 = max(*times, span[1], t0 + 1.0)
     values = [p.score for p in points] + [p.threshold for p in points]
     low, high = min(values), max(values)
     pad = max((high - low) * 0.05, 1e-6)
@@ -128,7 +132,7 @@ def _draw_trace(
     def y(v: float) -> float:
         return bottom - (v - low) / (high - low) * (bottom - top)
 
-    draw.rectangle([x(started_at), top + 1, x(end), bottom - 1], fill=SPAN_COLOUR)
+    draw.rectangle([x(span[0]), top + 1, x(span[1]), bottom - 1], fill=SPAN_COLOUR)
     for colour, value in ((THRESHOLD_COLOUR, "threshold"), (SCORE_COLOUR, "score")):
         line = [(x(p.time), y(getattr(p, value))) for p in points]
         if len(line) == 1:

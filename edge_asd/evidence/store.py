@@ -100,6 +100,22 @@ class _OpenEvent:
         return None
 
 
+def _never_stops_scoring(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a method the scoring loop calls: an error in evidence (a bug included) is
+    logged once with its traceback, counted, and returns None; scoring and the event go on."""
+
+    @functools.wraps(method)
+    def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as exc:
+            log.debug("evidence: %s failed", method.__name__, exc_info=True)
+            self._failed(self._broken, f"{method.__name__}: {type(exc).__name__}: {exc}")
+            return None
+
+    return guarded
+
+
 class EvidenceStore:
     """Evidence of every event under `root` (see the module); one scoring loop calls it."""
 
@@ -126,14 +142,19 @@ class EvidenceStore:
         self._open: dict[str, _OpenEvent] = {}
         self._failures = 0
         self._error: str | None = None
+        self._error_is_the_disks = False  # the error is the volume's: a write clears it
         self._cannot_write = RepeatedWarning(log, "evidence cannot write")
         self._low_space = RepeatedWarning(log, "evidence not written")
+        self._cannot_make = RepeatedWarning(log, "evidence file not made")
+        self._broken = RepeatedWarning(log, "evidence failed")
+        self._warnings = (self._cannot_write, self._low_space, self._cannot_make, self._broken)
         self.index = EvidenceIndex(self.root)
         for error in self.index.scan():
             self._failed(self._cannot_write, error)
         self._next_prune = 0.0
         self.poll()
 
+    @_never_stops_scoring
     def clip_for(self, machine: str, event: DecisionEvent, recent: Any) -> str | None:
         """Write what `event` needs and return its `clip` (a path, or None).
 
@@ -150,6 +171,7 @@ class EvidenceStore:
             self._end(machine, current, event)
         return _text(current.clip())
 
+    @_never_stops_scoring
     def scored(self, machine: str, waveform: np.ndarray, point: ScorePoint) -> None:
         """A window of `machine` was scored: keep it if it is its open event's peak."""
         current = self._open.get(machine)
@@ -160,6 +182,7 @@ class EvidenceStore:
             current.peak_audio = np.array(waveform, dtype=np.float32)
             current.peak_score = point.score
 
+    @_never_stops_scoring
     def published(self, machine: str, event: DecisionEvent, payload: bytes) -> None:
         """`payload` (the exact bytes published) becomes the event's event.json."""
         current = self._open.get(machine)
@@ -171,12 +194,13 @@ class EvidenceStore:
             del self._open[machine]
             self.prune()
 
+    @_never_stops_scoring
     def poll(self) -> None:
         """Prune when PRUNE_INTERVAL_SECONDS have passed since the last prune."""
         if time.monotonic() >= self._next_prune:
             self.prune()
-        self._cannot_write.poll()
-        self._low_space.poll()
+        for warning in self._warnings:
+            warning.poll()
 
     def prune(self) -> None:
         """Delete event folders past max age, then the oldest past max bytes (retention)."""
@@ -195,8 +219,8 @@ class EvidenceStore:
 
     def close(self) -> None:
         """Log the totals of repeated failures."""
-        self._cannot_write.close()
-        self._low_space.close()
+        for warning in self._warnings:
+            warning.close()
 
     def _start(self, machine: str, event: DecisionEvent, recent: Any) -> Path | None:
         tail = recent.audio_tail()
@@ -268,18 +292,33 @@ class EvidenceStore:
             if check_space and not self._room():
                 return
             _make_folder(folder)
+            made_all = True
             for name, make in files.items():
-                write_private(folder / name, make())
-                current.written.add(name)
+                data = self._make(name, make)
+                made_all = made_all and data is not None
+                if data is not None:
+                    write_private(folder / name, data)
+                    current.written.add(name)
         except OSError as exc:
             where = exc.filename or folder
             self._failed(self._cannot_write, f"{where}: {exc.strerror or exc}")
         else:
-            self._recovered()
+            if made_all:
+                self._recovered()
         finally:
             if current.written:
                 self.index.update(current.folder)
                 self.prune()
+
+    def _make(self, name: str, make: Callable[[], bytes]) -> bytes | None:
+        """`make()`, or None when it raises: a file that cannot be made (a drawing bug, a
+        codec refusing the audio) costs that file, not the others nor the event."""
+        try:
+            return make()
+        except Exception as exc:
+            log.debug("evidence: cannot make %s", name, exc_info=True)
+            self._failed(self._cannot_make, f"{name}: {type(exc).__name__}: {exc}")
+            return None
 
     def _room(self) -> bool:
         """Whether the evidence volume has min_free_bytes free (False: logged, counted)."""
@@ -298,10 +337,12 @@ class EvidenceStore:
     def _failed(self, warning: RepeatedWarning, message: str) -> None:
         self._failures += 1
         self._error = message
-        warning.occurred(f"{message}; events go out without their clip")
+        self._error_is_the_disks = warning in (self._cannot_write, self._low_space)
+        warning.occurred(f"{message}; the event goes out without it")
 
     def _recovered(self) -> None:
-        if self._error is not None:
+        """A write went through: the disk's error is over (a bug's stays in `stats`)."""
+        if self._error is not None and self._error_is_the_disks:
             log.warning("evidence is written again: %s", self.root)
             self._error = None
 

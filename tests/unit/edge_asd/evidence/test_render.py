@@ -50,3 +50,15 @@ def test_a_trace_without_finite_scores_still_gives_a_picture():
         [("opening audio", audio)], trace([float("nan")]), title="t", started_at=100.0
     )
     assert Image.open(io.BytesIO(png)).size == SIZE
+
+
+def test_a_clock_set_back_during_an_event_still_draws_its_picture():
+    # NTP set the clock back an hour mid-event: the trace runs backwards and the end is
+    # stamped before the start (this stopped the daemon once).
+    audio = render_clip("fan", 0, "source", 4.0, seed=1)
+    points = trace([0.5, 2.0, 3.0])
+    points += [ScorePoint(102.0 - 3600 + i, 2.5, 1.0, "anomaly", None) for i in range(3)]
+    png = render_event(
+        [("opening audio", audio)], points, title="pump-1", started_at=101.0, ended_at=-3496.0
+    )
+    assert Image.open(io.BytesIO(png)).size == SIZE

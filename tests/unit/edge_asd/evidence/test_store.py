@@ -256,3 +256,41 @@ def test_retention_orders_events_that_started_in_the_same_second_by_when_they_we
     assert len({f.name[:16] for f in folders}) == 1  # one second in every name
     kept = [folder.exists() for folder in folders]
     assert kept[-1] and kept == sorted(kept)  # the newest kept, the oldest gone first
+
+
+def test_an_event_whose_picture_cannot_be_drawn_keeps_its_clips_and_scoring_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    # The kind of the bug a clock set back during an event caused: Pillow refused the
+    # picture and the error stopped the daemon. A file that cannot be made costs that file.
+    def refuse(*args, **kwargs):
+        raise ValueError("x1 must be greater than or equal to x0")
+
+    monkeypatch.setattr("edge_asd.evidence.store.render_event", refuse)
+    store = make_store(tmp_path)
+    with caplog.at_level(logging.WARNING, logger="edge_asd.evidence.store"):
+        machine = one_event(store)
+        one_event(store, seed=1)
+    (_, start_clip, _), *_, (end, end_clip, _) = machine.messages
+    folder = Path(start_clip).parent
+    assert end.type == "end" and end_clip == str(folder / PEAK_CLIP)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([START_CLIP, PEAK_CLIP, EVENT_JSON])
+    health = store.health()
+    assert health.failures == 4 and "ValueError" in health.error  # 2 events, 2 pictures each
+    said = [r.getMessage() for r in caplog.records if "not made" in r.getMessage()]
+    assert len(said) == 1 and "event.png" in said[0]
+
+
+def test_an_error_anywhere_in_evidence_returns_no_clip_instead_of_stopping_scoring(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in evidence")
+
+    store = make_store(tmp_path)
+    monkeypatch.setattr(store, "_start", broken)
+    monkeypatch.setattr(store, "prune", broken)
+    machine = one_event(store)  # would raise out of clip_for / published before the fix
+    assert [clip for _, clip, _ in machine.messages] == [None] * len(machine.messages)
+    store.poll()
+    assert store.health().failures >= 1 and "RuntimeError" in store.health().error

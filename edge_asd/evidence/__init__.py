@@ -1,0 +1,1 @@
+"""Event evidence: each event's audio clips and picture, kept in one folder per event."""

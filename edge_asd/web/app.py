@@ -17,13 +17,14 @@ Authentication (HTTP Basic) wraps the whole application when a password is set
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable
 from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs
 
-from edge_asd.evidence.listing import evidence_file
+from edge_asd.evidence.listing import DEFAULT_LIMIT, evidence_file
 from edge_asd.web.views import DaemonView
 
 STATIC_FILES = {
@@ -100,7 +101,8 @@ class PageApp:
         machine = (query.get("machine") or [None])[0] or None
         if machine is not None and machine not in self.view.loop.machines:
             return 404, {"error": f"no machine {machine!r}"}
-        limit = int(_float(query, "limit") or 50)
+        limit_value = _float(query, "limit")
+        limit = DEFAULT_LIMIT if limit_value is None else int(limit_value)
         if not 1 <= limit <= MAX_EVENTS:
             raise ValueError(f"limit: expected 1 to {MAX_EVENTS}, got {limit}")
         return 200, {"events": self.view.events(machine, limit)}
@@ -130,8 +132,22 @@ def _float(query: dict[str, list[str]], key: str) -> float | None:
 
 
 def _json(start_response: StartResponse, status: int, payload: Any) -> Iterable[bytes]:
-    body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    try:
+        body = json.dumps(payload, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:  # a NaN or infinity somewhere (a stats ratio): JSON has none
+        body = json.dumps(_finite(payload), separators=(",", ":"), allow_nan=False).encode()
     return _reply(start_response, status, body, "application/json")
+
+
+def _finite(value: Any) -> Any:
+    """`value` with every NaN and infinity, at any depth, as None (JSON's null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: _finite(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(item) for item in value]
+    return value
 
 
 def _reply(

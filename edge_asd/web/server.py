@@ -89,7 +89,9 @@ class WebServer:
                 f"web.port: cannot listen on {config.address}:{config.port} "
                 f"({exc.strerror or exc}); choose another port or stop what uses it"
             ) from None
-        self.port = self._server.effective_port  # the one bound (differs when port is 0)
+        # The port bound (differs when port is 0); a name such as localhost that resolves
+        # to several addresses gives a server per address, all on the configured port.
+        self.port = getattr(self._server, "effective_port", config.port)
         self._thread = threading.Thread(target=self._serve, name="edge-asd-web", daemon=True)
         self._thread.start()
         where = "" if password is not None else " (no password: loopback only)"
@@ -106,7 +108,9 @@ class WebServer:
         from waitress import wasyncore
 
         self._server.close()
-        wasyncore.close_all(self._server._map)  # the channels still open (browsers)
+        # the channels still open (browsers): one server's map, or the map of several
+        sockets = getattr(self._server, "_map", None) or getattr(self._server, "map", None)
+        wasyncore.close_all(sockets or {})
         self._thread.join(CLOSE_TIMEOUT_SECONDS)
         self._server.task_dispatcher.shutdown(timeout=CLOSE_TIMEOUT_SECONDS)
 

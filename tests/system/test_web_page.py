@@ -26,6 +26,7 @@ import pytest
 
 from edge_asd.mosquitto import free_port
 from tests.harness.broker import Broker
+from tests.harness.browser import chromium_missing, headless_chromium, open_page
 from tests.harness.daemon_process import (
     DaemonProcess,
     flapping_calibration,
@@ -36,8 +37,6 @@ from tests.harness.daemon_process import (
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PASSWORD = "correct horse battery staple"
 MACHINES = ("pump-1", "pump-2")
 STATES = {"normal", "anomaly", "unknown", "maintenance"}
@@ -131,34 +130,12 @@ def wait_for_json(port: int, path: str, predicate, timeout_s: float = 60.0):
 
 @pytest.fixture(scope="module")
 def browser():
-    """Headless Debian chromium through Debian's chromedriver (no Selenium Manager)."""
-    webdriver = pytest.importorskip("selenium.webdriver", reason="needs selenium (dev extra)")
-    if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
-        pytest.skip("needs Debian's chromium and chromium-driver (EDGE_ASD_TEST_TOOLS=1 "
-                    "scripts/setup.sh)")  # fmt: skip
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = str(CHROMIUM)
-    for argument in ("--headless=new", "--no-sandbox", "--disable-gpu",
-                     "--disable-dev-shm-usage", "--window-size=1280,1700"):  # fmt: skip
-        options.add_argument(argument)
-    # An explicit driver path: Selenium Manager (which downloads drivers) is never run.
-    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
-    try:
+    """Headless Debian chromium (tests/harness/browser.py); skipped where it is absent."""
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-
-
-def open_page(driver, port: int, password: str) -> None:
-    """Load the page with HTTP Basic credentials on every request (CDP header)."""
-    token = base64.b64encode(f"edge-asd:{password}".encode()).decode()
-    driver.execute_cdp_cmd("Network.enable", {})
-    driver.execute_cdp_cmd(
-        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
-    )
-    driver.get(f"http://127.0.0.1:{port}/")
 
 
 def wait_until(driver, condition, timeout_s: float = 60.0):
@@ -170,7 +147,7 @@ def wait_until(driver, condition, timeout_s: float = 60.0):
 def test_the_page_shows_each_machines_state_and_a_score_trace_that_moves(page, browser):
     from selenium.webdriver.common.by import By
 
-    open_page(browser, page["port"], PASSWORD)
+    open_page(browser, f"http://127.0.0.1:{page['port']}/", "edge-asd", PASSWORD)
 
     def states(driver) -> dict[str, str] | bool:
         shown = {}
@@ -254,6 +231,16 @@ def test_the_api_gives_what_the_page_draws(page):
     status, body, headers = get(port, events[0]["urls"]["start.flac"])
     assert status == 200 and headers["Content-Type"] == "audio/flac" and body[:4] == b"fLaC"
     assert get(port, "/api/machines/no-such")[0] == 404
+
+
+def test_the_daemon_serving_the_page_stops_cleanly(page):
+    """Last of the page's tests: SIGTERM closes the server, the daemon exits 0."""
+    daemon = page["daemon"]
+    get(page["port"], "/api/status")  # a connection the browser may still hold open
+    assert daemon.terminate() == 0
+    assert "stopped cleanly" in daemon.log()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", page["port"]), timeout=2).close()
 
 
 def listening_ports(pid: int) -> set[int]:

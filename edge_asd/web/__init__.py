@@ -13,8 +13,9 @@ levels in dB.
          input_overflows, inference_ms_p50, inference_ms_p95, engine,
          engine_fallback_reason, outbox_depth, outbox_dropped, mqtt_connected,
          mqtt_last_error, inputs: {source: {state, reason, ...}}}
-    GET /api/machines
-        {machines: [summary]}: every machine, each with the last 2 minutes of its trace.
+    GET /api/machines?since=T
+        {machines: [summary]}: every machine, each with the last 2 minutes of its trace
+        (only the windows after T when given).
         summary = {name, source, state (normal | anomaly | unknown | maintenance), why,
          threshold, score, k, n, level_offset_db (median of recent windows minus the
          calibration's level), latest_level_offset_db, calibration_level_db, alarms,

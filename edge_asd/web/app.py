@@ -60,7 +60,7 @@ class PageApp:
         }
         self.routes: list[Route] = [
             (re.compile(r"/api/status"), lambda q: (200, view.status())),
-            (re.compile(r"/api/machines"), lambda q: (200, {"machines": view.machines()})),
+            (re.compile(r"/api/machines"), self._machines),
             (re.compile(r"/api/machines/(?P<name>[^/]+)"), self._machine),
             (re.compile(r"/api/machines/(?P<name>[^/]+)/spectrogram"), self._spectrogram),
             (re.compile(r"/api/events"), self._events),
@@ -85,6 +85,9 @@ class PageApp:
                     status, payload = 400, {"error": str(exc)}
                 return _json(start_response, status, payload)
         return _json(start_response, 404, {"error": f"no such page: {path}"})
+
+    def _machines(self, query: dict[str, list[str]]) -> tuple[int, Any]:
+        return 200, {"machines": self.view.machines(_float(query, "since"))}
 
     def _machine(self, query: dict[str, list[str]], name: str) -> tuple[int, Any]:
         since = _float(query, "since")

@@ -215,6 +215,11 @@ def test_the_api_gives_what_the_page_draws(page):
     for key in ("health", "uptime_seconds", "engine_fallback_reason", "outbox_depth",
                 "windows_skipped"):  # fmt: skip
         assert key in status
+    overview = wait_for_json(port, "/api/machines", lambda o: len(o["machines"][0]["trace"]) >= 2)
+    assert [m["name"] for m in overview["machines"]] == list(MACHINES)
+    last = overview["machines"][0]["trace"][-1][0]
+    newer = json.loads(get(port, f"/api/machines?since={last}")[1])["machines"]
+    assert all(row[0] > last for m in newer for row in m["trace"])
     machine = wait_for_json(port, "/api/machines/pump-1", lambda m: len(m["trace"]) >= 2)
     assert machine["state"] in STATES and machine["why"]
     assert machine["calibration"]["created_at"] and machine["calibration"]["detectability"]
@@ -241,6 +246,21 @@ def test_the_daemon_serving_the_page_stops_cleanly(page):
     assert "stopped cleanly" in daemon.log()
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", page["port"]), timeout=2).close()
+
+
+def test_an_unset_page_password_variable_is_one_config_error(
+    flapping, mqtt_broker: Broker, tmp_path: Path
+):
+    web = {"enabled": True, "port": free_port(), "password_env": "EDGE_ASD_TEST_UNSET_PW"}
+    config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, web=web)
+    daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
+    try:
+        assert daemon.process.wait(timeout=60) == 2
+    finally:
+        daemon.ensure_dead()
+    log = daemon.log()
+    assert "web.password_env: the environment variable EDGE_ASD_TEST_UNSET_PW is not set" in log
+    assert "Traceback" not in log
 
 
 def listening_ports(pid: int) -> set[int]:

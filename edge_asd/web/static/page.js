@@ -6,6 +6,7 @@ const POLL_MS = 1000;       // status, machines, the selected machine's trace
 const SPECTRUM_MS = 2000;   // the latest window's spectrogram
 const EVENTS_MS = 5000;     // the events list
 const TRACE_SECONDS = 600;  // the detail trace's width
+const OVERVIEW_SECONDS = 120;  // each card's small trace
 const STATE_COLOURS = { normal: "#2e7d32", anomaly: "#c62828", unknown: "#757575",
                         maintenance: "#1565c0" };
 
@@ -13,6 +14,8 @@ let selected = null;   // the machine shown in detail
 let trace = [];        // its [time, score, threshold] rows, oldest first
 let eventFilter = "";
 const cards = new Map();  // machine name -> its card's elements
+const sparks = new Map();  // machine name -> its last OVERVIEW_SECONDS of trace rows
+let overviewSince = "";    // the newest window the overview has, Unix s
 
 const $ = (id) => document.getElementById(id);
 
@@ -97,9 +100,21 @@ function showMachines(machines) {
       (m.level_offset_db === null ? "" : ` · level ${m.level_offset_db.toFixed(1)} dB`);
     c.why.textContent = m.why;
     c.why.title = m.why;
-    drawTrace(c.canvas, m.trace, 120, false);
+    const rows = appendRows(sparks.get(m.name) || [], m.trace, OVERVIEW_SECONDS);
+    sparks.set(m.name, rows);
+    if (rows.length) overviewSince = Math.max(overviewSince || 0, rows[rows.length - 1][0]);
+    drawTrace(c.canvas, rows, OVERVIEW_SECONDS, false);
   }
   if (selected === null && machines.length) select(machines[0].name);
+}
+
+// New trace rows after those kept (a concurrent poll may have taken some), the last
+// `seconds` of them kept.
+function appendRows(kept, rows, seconds) {
+  const last = kept.length ? kept[kept.length - 1][0] : -Infinity;
+  const all = kept.concat(rows.filter((r) => r[0] > last));
+  const cutoff = (all.length ? all[all.length - 1][0] : 0) - seconds;
+  return all.filter((r) => r[0] >= cutoff);
 }
 
 // ---- the score trace: score line, threshold dashed, points above it red ----
@@ -169,10 +184,7 @@ async function pollDetail() {
   const since = trace.length ? trace[trace.length - 1][0] : "";
   const m = await getJSON(`/api/machines/${encodeURIComponent(name)}?since=${since}`);
   if (name !== selected) return;
-  const last = trace.length ? trace[trace.length - 1][0] : -Infinity;
-  trace = trace.concat(m.trace.filter((r) => r[0] > last));  // a concurrent poll took some
-  const cutoff = (trace.length ? trace[trace.length - 1][0] : 0) - TRACE_SECONDS;
-  trace = trace.filter((r) => r[0] >= cutoff);
+  trace = appendRows(trace, m.trace, TRACE_SECONDS);
   setBadge($("detail-state"), m.state, m.state);
   $("detail-why").textContent = m.why;
   drawTrace($("trace"), trace, TRACE_SECONDS, true);
@@ -313,8 +325,8 @@ document.addEventListener("DOMContentLoaded", () => {
     pollEvents().catch(() => {});
   });
   every(POLL_MS, async () => {
-    const [status, machines] = await Promise.all([getJSON("/api/status"),
-                                                  getJSON("/api/machines")]);
+    const [status, machines] = await Promise.all([
+      getJSON("/api/status"), getJSON(`/api/machines?since=${overviewSince}`)]);
     showStatus(status);
     showMachines(machines.machines);
   });

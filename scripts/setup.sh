@@ -9,7 +9,8 @@ want_train=1
 [ "${1:-}" = "--no-train" ] && want_train=0
 
 debs=(mosquitto libportaudio2 libasound2-plugins libsndfile1)
-[ "${EDGE_ASD_TEST_TOOLS:-0}" = 1 ] && debs+=(shellcheck)
+# the page's browser test drives Debian's chromium through its chromedriver (no download)
+[ "${EDGE_ASD_TEST_TOOLS:-0}" = 1 ] && debs+=(shellcheck chromium chromium-driver)
 missing=()
 for pkg in "${debs[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from edge_asd.config.types import (
     EnvName,
@@ -373,6 +373,51 @@ class WebConfig(Strict):
     @property
     def has_password(self) -> bool:
         return any((self.password_env, self.password_file, self.password_credential))
+
+    @model_validator(mode="after")
+    def _password_rules(self) -> WebConfig:
+        """One password source at most; anything reachable from another host needs one
+        (there is no default password)."""
+        keys = ("password_env", "password_file", "password_credential")
+        named = [key for key in keys if getattr(self, key) is not None]
+        if len(named) > 1:
+            _raise_at(self, named[1], f"expected one password source, but {' and '.join(named)} "
+                      "are both set")  # fmt: skip
+        if self.enabled and not named and not is_loopback(self.address):
+            _raise_at(
+                self,
+                "address",
+                "expected a loopback address (127.0.0.1, ::1, localhost) unless the page has a "
+                "password: set web.password_env, web.password_file or web.password_credential",
+            )
+        return self
+
+
+def _raise_at(model: BaseModel, key: str, message: str) -> None:
+    """Raise a model validator's error as `key`'s own, so the message names its line."""
+    raise ValidationError.from_exception_data(
+        type(model).__name__,
+        [
+            {
+                "type": "value_error",
+                "loc": (key,),
+                "input": getattr(model, key),
+                "ctx": {"error": ValueError(message)},
+            }
+        ],
+    )
+
+
+def is_loopback(address: str) -> bool:
+    """True for an address only this host reaches: 127.0.0.0/8, ::1 or the name localhost."""
+    import ipaddress
+
+    if address == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False  # another host name: it may resolve to any interface
 
 
 class Config(Strict):

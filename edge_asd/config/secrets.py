@@ -1,7 +1,8 @@
-"""The MQTT password: from an environment variable, a file, or a systemd credential.
+"""Passwords (the MQTT broker's, the page's): from an environment variable, a file, or a
+systemd credential.
 
-It is never in the config itself and never logged: callers get it as a plain string only
-to hand to the MQTT client.
+They are never in the config itself and never logged: callers get them as plain strings
+only to hand to the MQTT client or to compare (hmac.compare_digest) with what a browser sent.
 """
 
 from __future__ import annotations
@@ -9,37 +10,48 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
-from edge_asd.config.schema import MqttConfig
 from edge_asd.config.text_file import read_text_file
 from edge_asd.errors import ConfigError
 
 CREDENTIALS_ENV = "CREDENTIALS_DIRECTORY"  # set by systemd for LoadCredential=
 
 
-def resolve_password(mqtt: MqttConfig, environ: Mapping[str, str] | None = None) -> str | None:
-    """The password the config points to, or None when it names none.
+class PasswordSource(Protocol):
+    """A config section that may name a password (MqttConfig, WebConfig)."""
+
+    password_env: str | None
+    password_file: Path | None
+    password_credential: str | None
+
+
+def resolve_password(
+    section: PasswordSource, environ: Mapping[str, str] | None = None, key: str = "mqtt"
+) -> str | None:
+    """The password `section` (the config's `key` section) points to, or None when it names none.
 
     Raises ConfigError (saying where it looked, never what it found) when the variable is
     unset, or the file or credential is missing, unreadable, not UTF-8 text or empty.
     """
     environ = os.environ if environ is None else environ
-    if mqtt.password_env is not None:
-        if mqtt.password_env not in environ:
+    if section.password_env is not None:
+        if section.password_env not in environ:
             raise ConfigError(
-                f"mqtt.password_env: the environment variable {mqtt.password_env} is not set"
+                f"{key}.password_env: the environment variable {section.password_env} is not set"
             )
-        return environ[mqtt.password_env]
-    if mqtt.password_file is not None:
-        return _read_secret(mqtt.password_file, "mqtt.password_file")
-    if mqtt.password_credential is not None:
+        return environ[section.password_env]
+    if section.password_file is not None:
+        return _read_secret(section.password_file, f"{key}.password_file")
+    if section.password_credential is not None:
         directory = environ.get(CREDENTIALS_ENV)
         if not directory:
             raise ConfigError(
-                f"mqtt.password_credential: ${CREDENTIALS_ENV} is not set; run under systemd "
-                f"with LoadCredential={mqtt.password_credential}:/path/to/secret"
+                f"{key}.password_credential: ${CREDENTIALS_ENV} is not set; run under systemd "
+                f"with LoadCredential={section.password_credential}:/path/to/secret"
             )
-        return _read_secret(Path(directory) / mqtt.password_credential, "mqtt.password_credential")
+        credential = Path(directory) / section.password_credential
+        return _read_secret(credential, f"{key}.password_credential")
     return None
 
 

@@ -121,6 +121,7 @@ class _Loop:
         self.maintenance = maintenance_gate(self.config, self.publisher)
         self.state_log = MachineStateLog(self.machines)
         self.evidence = open_evidence(self.config, info)  # None when off
+        self.web = None  # edge_asd.web.WebServer while the page is served
         self._started = time.monotonic()
 
     def run(self) -> int:
@@ -152,6 +153,8 @@ class _Loop:
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
+        if config.web.enabled:
+            self._start_web()
         end_events_left_open(self.outbox, clock_synced())  # before anything new takes a seq
         self.publisher.start()
         for name in self.machines:
@@ -186,6 +189,17 @@ class _Loop:
             metrics.prometheus_address,
             metrics.prometheus_port,
         )
+
+    def _start_web(self) -> None:
+        from edge_asd.config.secrets import resolve_password
+        from edge_asd.web import start_web
+
+        self.web = start_web(self, resolve_password(self.config.web, key="web"))
+
+    def _close_web(self) -> None:
+        if self.web is not None:
+            self.web.close()
+            self.web = None
 
     def _setup_stats(self) -> None:
         stats = self.stats
@@ -395,6 +409,7 @@ class _Loop:
         deciders = ((name, m.decider) for name, m in self.machines.items())
         for name, end in ends_on_stop(deciders, time.time()):
             self._publish_events(self.machines[name], [end])
+        self._close_web()
         self.publisher.publish_stats(self.stats.snapshot())
         self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
         self.engine.close()
@@ -407,6 +422,10 @@ class _Loop:
 
     def _release(self) -> None:
         """After an error: stop capture, keep the outbox on disk, leave MQTT to its will."""
+        try:
+            self._close_web()
+        except Exception:  # already failing: the first error is the one to report
+            log.debug("closing the page failed", exc_info=True)
         for source in self.sources.values():
             try:
                 source.stop()

@@ -1,0 +1,311 @@
+"""The local page (edge_asd/web) of a real daemon process, as an engineer uses it.
+
+One daemon (two machines replaying a fan recording in real time, a real mosquitto, the
+page on a free port with a password) serves the tests of this module:
+- Debian's chromium (headless, driven by selenium through Debian's chromedriver; nothing
+  downloaded) opens the page, which shows each machine's state and a score trace that
+  moves; its screenshot is written to test-artifacts/web-page.png;
+- a wrong password and no password get 401; a path out of the evidence folder gets 404;
+- the JSON API answers what the page draws.
+Other daemons: with no `web` section nothing listens; a port in use is one config error.
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import os
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from edge_asd.mosquitto import free_port
+from tests.harness.broker import Broker
+from tests.harness.browser import chromium_missing, headless_chromium, open_page
+from tests.harness.daemon_process import (
+    DaemonProcess,
+    flapping_calibration,
+    flapping_config,
+    write_config,
+)
+
+pytestmark = [pytest.mark.system, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+PASSWORD = "correct horse battery staple"
+MACHINES = ("pump-1", "pump-2")
+STATES = {"normal", "anomaly", "unknown", "maintenance"}
+SCREENSHOT_SECONDS = 15  # of trace drawn before the screenshot
+EVENT_ID = "0b6f1c2e-8d4a-4f5e-9a7b-3c2d1e0f9a8b"
+
+
+@pytest.fixture(scope="module")
+def flapping(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    return flapping_calibration(tiny_model, tmp_path_factory.mktemp("flapping"))
+
+
+@pytest.fixture(scope="module")
+def page(flapping, tmp_path_factory: pytest.TempPathFactory):
+    """A daemon serving the page: yields {port, daemon, folder}."""
+    folder = tmp_path_factory.mktemp("web")
+    broker = Broker(folder / "broker")
+    broker.start()
+    port = free_port()
+    config = flapping_config(
+        flapping, folder, {"port": broker.port}, realtime=True,
+        web={"enabled": True, "port": port, "password_env": "EDGE_ASD_TEST_WEB_PASSWORD"},
+    )  # fmt: skip
+    second = dict(config["machines"][0], name=MACHINES[1])
+    config["machines"].append(second)
+    write_event_evidence(folder / "evidence" / MACHINES[0])
+    daemon = DaemonProcess(
+        write_config(folder, config),
+        folder / "daemon.log",
+        env={"EDGE_ASD_TEST_WEB_PASSWORD": PASSWORD},
+    )
+    try:
+        daemon.wait_for_log(lambda d: "page on http" in d.log(), timeout_s=60)
+        yield {"port": port, "daemon": daemon, "folder": folder}
+    finally:
+        daemon.ensure_dead()
+        broker.stop()
+
+
+def write_event_evidence(machine_dir: Path) -> None:
+    """One event's folder in the evidence writer's layout (edge_asd.evidence.listing)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from edge_asd.synth import render_clip
+
+    folder = machine_dir / f"20260101T120000Z_{EVENT_ID}"
+    folder.mkdir(parents=True)
+    payload = {"event_id": EVENT_ID, "type": "end", "machine": MACHINES[0],
+               "started_at": "2026-01-01T12:00:00Z", "ended_at": "2026-01-01T12:00:14Z",
+               "score": 0.41, "peak_score": 0.52, "threshold": 0.4, "reason": "normal",
+               "clip": "start.flac"}  # fmt: skip
+    (folder / "event.json").write_text(json.dumps(payload))
+    import soundfile
+
+    soundfile.write(folder / "start.flac", render_clip("fan", 0, "source", 2.0, seed=1), 16000)
+    figure, axes = plt.subplots(figsize=(4, 1.5))
+    axes.plot(np.linspace(0.3, 0.5, 20))
+    figure.savefig(folder / "event.png", dpi=60)
+    plt.close(figure)
+    (machine_dir / "half-made").mkdir()  # a foreign folder: left out
+
+
+def get(port: int, path: str, password: str | None = PASSWORD) -> tuple[int, bytes, Any]:
+    """A raw GET (http.client sends the path as given: no '..' clean-up on the way)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    headers = {}
+    if password is not None:
+        token = base64.b64encode(f"edge-asd:{password}".encode()).decode()
+        headers["Authorization"] = f"Basic {token}"
+    try:
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read(), response.headers
+    finally:
+        connection.close()
+
+
+def wait_for_json(port: int, path: str, predicate, timeout_s: float = 60.0):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        status, body, _ = get(port, path)
+        if status == 200 and predicate(json.loads(body)):
+            return json.loads(body)
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{path}: {status} {body[:300]!r}")
+        time.sleep(0.5)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Debian chromium (tests/harness/browser.py); skipped where it is absent."""
+    missing = chromium_missing()
+    if missing:
+        pytest.skip(missing)
+    with headless_chromium() as driver:
+        yield driver
+
+
+def wait_until(driver, condition, timeout_s: float = 60.0):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(condition)
+
+
+def test_the_page_shows_each_machines_state_and_a_score_trace_that_moves(page, browser):
+    from selenium.webdriver.common.by import By
+
+    open_page(browser, f"http://127.0.0.1:{page['port']}/", "edge-asd", PASSWORD)
+
+    def states(driver) -> dict[str, str] | bool:
+        shown = {}
+        for card in driver.find_elements(By.CSS_SELECTOR, "#machines .machine"):
+            state = card.find_element(By.CSS_SELECTOR, ".state").text
+            shown[card.get_attribute("data-machine")] = state
+        return shown if set(shown) == set(MACHINES) and set(shown.values()) <= STATES else False
+
+    shown = wait_until(browser, states)
+    assert set(shown) == set(MACHINES)
+
+    def trace_end(driver) -> float | bool:
+        canvas = driver.find_element(By.ID, "trace")
+        points = int(canvas.get_attribute("data-points") or 0)
+        last = canvas.get_attribute("data-last-time")
+        return float(last) if points >= 2 and last else False
+
+    first = wait_until(browser, trace_end)
+    wait_until(browser, lambda d: trace_end(d) and trace_end(d) > first)  # a new window came
+    for name in MACHINES:  # every machine's own small trace is drawn too
+        spark = browser.find_element(By.CSS_SELECTOR, f'.machine[data-machine="{name}"] canvas')
+        assert int(spark.get_attribute("data-points")) >= 1
+    wait_until(browser, lambda d: d.find_element(By.ID, "spectrogram").get_attribute("data-time"))
+    rows = browser.find_elements(By.CSS_SELECTOR, "#detectability tbody tr")
+    assert rows, "the calibration's detectability table is shown"
+    event = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#events .event"))
+    wait_until(browser, lambda d: (trace_end(d) or 0) > first + SCREENSHOT_SECONDS)
+    assert MACHINES[0] in event[0].text and "0.52" in event[0].text
+    audio = event[0].find_element(By.TAG_NAME, "audio").get_attribute("src")
+    assert audio.endswith(f"/api/evidence/{MACHINES[0]}/20260101T120000Z_{EVENT_ID}/start.flac")
+    ARTIFACTS.mkdir(exist_ok=True)
+    browser.save_screenshot(str(ARTIFACTS / "web-page.png"))
+
+
+def test_a_wrong_password_or_none_is_refused(page):
+    for password in (None, "wrong", PASSWORD + " "):
+        for path in ("/", "/api/status", "/static/page.js"):
+            status, _, headers = get(page["port"], path, password)
+            assert status == 401, (password, path)
+            assert headers["WWW-Authenticate"].startswith("Basic")
+    assert get(page["port"], "/api/status")[0] == 200
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/evidence/pump-1/../../daemon.yaml",
+        "/api/evidence/pump-1/..%2F..%2Fdaemon.yaml/event.json",
+        "/api/evidence/../daemon.yaml",
+        "/api/evidence/pump-1/20260101T120000Z_x/../../../daemon.log",
+        "/static/../daemon.yaml",
+        "/api/evidence/pump-1/half-made/event.json",
+    ],
+)
+def test_paths_out_of_the_evidence_folders_are_refused(page, path):
+    status, body, _ = get(page["port"], path)
+    assert status == 404, body
+    assert b"device_id" not in body and b"mqtt" not in body
+
+
+def test_the_api_gives_what_the_page_draws(page):
+    port = page["port"]
+    status = wait_for_json(port, "/api/status", lambda s: s["windows_scored"] > 0)
+    assert status["device_id"] == "dev-1" and status["engine"]
+    for key in ("health", "uptime_seconds", "engine_fallback_reason", "outbox_depth",
+                "windows_skipped"):  # fmt: skip
+        assert key in status
+    overview = wait_for_json(port, "/api/machines", lambda o: len(o["machines"][0]["trace"]) >= 2)
+    assert [m["name"] for m in overview["machines"]] == list(MACHINES)
+    last = overview["machines"][0]["trace"][-1][0]
+    newer = json.loads(get(port, f"/api/machines?since={last}")[1])["machines"]
+    assert all(row[0] > last for m in newer for row in m["trace"])
+    machine = wait_for_json(port, "/api/machines/pump-1", lambda m: len(m["trace"]) >= 2)
+    assert machine["state"] in STATES and machine["why"]
+    assert machine["calibration"]["created_at"] and machine["calibration"]["detectability"]
+    last = machine["trace"][-1][0]
+    newer = wait_for_json(port, f"/api/machines/pump-1?since={last}", lambda m: m["trace"])
+    assert all(row[0] > last for row in newer["trace"])
+    picture = json.loads(get(port, "/api/machines/pump-1/spectrogram")[1])
+    values = np.asarray(picture["values"])
+    assert values.shape == (64, 156) and values.max() == 255
+    events = json.loads(get(port, "/api/events?machine=pump-2")[1])["events"]
+    assert events == []
+    events = json.loads(get(port, "/api/events")[1])["events"]
+    assert [e["event"]["event_id"] for e in events] == [EVENT_ID]
+    status, body, headers = get(port, events[0]["urls"]["start.flac"])
+    assert status == 200 and headers["Content-Type"] == "audio/flac" and body[:4] == b"fLaC"
+    assert get(port, "/api/machines/no-such")[0] == 404
+
+
+def test_the_daemon_serving_the_page_stops_cleanly(page):
+    """Last of the page's tests: SIGTERM closes the server, the daemon exits 0."""
+    daemon = page["daemon"]
+    get(page["port"], "/api/status")  # a connection the browser may still hold open
+    assert daemon.terminate() == 0
+    assert "stopped cleanly" in daemon.log()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", page["port"]), timeout=2).close()
+
+
+def test_an_unset_page_password_variable_is_one_config_error(
+    flapping, mqtt_broker: Broker, tmp_path: Path
+):
+    web = {"enabled": True, "port": free_port(), "password_env": "EDGE_ASD_TEST_UNSET_PW"}
+    config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, web=web)
+    daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
+    try:
+        assert daemon.process.wait(timeout=60) == 2
+    finally:
+        daemon.ensure_dead()
+    log = daemon.log()
+    assert "web.password_env: the environment variable EDGE_ASD_TEST_UNSET_PW is not set" in log
+    assert "Traceback" not in log
+
+
+def listening_ports(pid: int) -> set[int]:
+    """TCP ports process `pid` listens on (its socket inodes in /proc/net/tcp{,6})."""
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        target = os.readlink(fd)
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:  # 0A: LISTEN
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def test_the_page_is_off_by_default(flapping, mqtt_broker: Broker, tmp_path: Path):
+    config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, realtime=True)
+    assert "web" not in config
+    daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
+    try:
+        daemon.wait_for_log(lambda d: "scoring pump-1" in d.log())
+        assert listening_ports(daemon.process.pid) == set()
+        assert "page on" not in daemon.log()
+        assert daemon.terminate() == 0
+    finally:
+        daemon.ensure_dead()
+
+
+def test_a_port_in_use_is_one_config_error_naming_web_port(
+    flapping, mqtt_broker: Broker, tmp_path: Path
+):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        web = {"enabled": True, "port": port}
+        config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, web=web)
+        daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
+        try:
+            assert daemon.process.wait(timeout=60) == 2
+        finally:
+            daemon.ensure_dead()
+    log = daemon.log()
+    assert f"web.port: cannot listen on 127.0.0.1:{port}" in log
+    assert "Traceback" not in log

@@ -16,10 +16,12 @@ import base64
 import http.client
 import json
 import os
+import re
 import socket
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -41,7 +43,7 @@ PASSWORD = "correct horse battery staple"
 MACHINES = ("pump-1", "pump-2")
 STATES = {"normal", "anomaly", "unknown", "maintenance"}
 SCREENSHOT_SECONDS = 15  # of trace drawn before the screenshot
-EVENT_ID = "0b6f1c2e-8d4a-4f5e-9a7b-3c2d1e0f9a8b"
+CLIP_URL = re.compile(r"/api/evidence/pump-[12]/\d{8}T\d{6}Z_[0-9a-f-]{36}/(start|peak)\.flac")
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,8 @@ def page(flapping, tmp_path_factory: pytest.TempPathFactory):
     )  # fmt: skip
     second = dict(config["machines"][0], name=MACHINES[1])
     config["machines"].append(second)
-    write_event_evidence(folder / "evidence" / MACHINES[0])
+    # The daemon's own evidence (on by default) fills the events; beside it, a foreign folder.
+    (folder / "evidence" / MACHINES[0] / "half-made").mkdir(parents=True)
     daemon = DaemonProcess(
         write_config(folder, config),
         folder / "daemon.log",
@@ -74,32 +77,6 @@ def page(flapping, tmp_path_factory: pytest.TempPathFactory):
     finally:
         daemon.ensure_dead()
         broker.stop()
-
-
-def write_event_evidence(machine_dir: Path) -> None:
-    """One event's folder in the evidence writer's layout (edge_asd.evidence.listing)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from edge_asd.synth import render_clip
-
-    folder = machine_dir / f"20260101T120000Z_{EVENT_ID}"
-    folder.mkdir(parents=True)
-    payload = {"event_id": EVENT_ID, "type": "end", "machine": MACHINES[0],
-               "started_at": "2026-01-01T12:00:00Z", "ended_at": "2026-01-01T12:00:14Z",
-               "score": 0.41, "peak_score": 0.52, "threshold": 0.4, "reason": "normal",
-               "clip": "start.flac"}  # fmt: skip
-    (folder / "event.json").write_text(json.dumps(payload))
-    import soundfile
-
-    soundfile.write(folder / "start.flac", render_clip("fan", 0, "source", 2.0, seed=1), 16000)
-    figure, axes = plt.subplots(figsize=(4, 1.5))
-    axes.plot(np.linspace(0.3, 0.5, 20))
-    figure.savefig(folder / "event.png", dpi=60)
-    plt.close(figure)
-    (machine_dir / "half-made").mkdir()  # a foreign folder: left out
 
 
 def get(port: int, path: str, password: str | None = PASSWORD) -> tuple[int, bytes, Any]:
@@ -173,11 +150,21 @@ def test_the_page_shows_each_machines_state_and_a_score_trace_that_moves(page, b
     wait_until(browser, lambda d: d.find_element(By.ID, "spectrogram").get_attribute("data-time"))
     rows = browser.find_elements(By.CSS_SELECTOR, "#detectability tbody tr")
     assert rows, "the calibration's detectability table is shown"
-    event = wait_until(browser, lambda d: d.find_elements(By.CSS_SELECTOR, "#events .event"))
+
+    def event_with_a_player(driver) -> tuple[str, str] | bool:
+        for row in driver.find_elements(By.CSS_SELECTOR, "#events .event"):
+            players = row.find_elements(By.TAG_NAME, "audio")
+            if players and players[0].get_attribute("src"):
+                return row.text, players[0].get_attribute("src")
+        return False
+
+    text, audio = wait_until(browser, event_with_a_player)  # one of the daemon's own events
     wait_until(browser, lambda d: (trace_end(d) or 0) > first + SCREENSHOT_SECONDS)
-    assert MACHINES[0] in event[0].text and "0.52" in event[0].text
-    audio = event[0].find_element(By.TAG_NAME, "audio").get_attribute("src")
-    assert audio.endswith(f"/api/evidence/{MACHINES[0]}/20260101T120000Z_{EVENT_ID}/start.flac")
+    assert any(name in text for name in MACHINES) and "peak" in text
+    clip_path = urlsplit(audio).path
+    assert CLIP_URL.fullmatch(clip_path), clip_path
+    status, body, _ = get(page["port"], clip_path)
+    assert status == 200 and body[:4] == b"fLaC"
     ARTIFACTS.mkdir(exist_ok=True)
     browser.save_screenshot(str(ARTIFACTS / "web-page.png"))
 
@@ -229,12 +216,17 @@ def test_the_api_gives_what_the_page_draws(page):
     picture = json.loads(get(port, "/api/machines/pump-1/spectrogram")[1])
     values = np.asarray(picture["values"])
     assert values.shape == (64, 156) and values.max() == 255
-    events = json.loads(get(port, "/api/events?machine=pump-2")[1])["events"]
-    assert events == []
-    events = json.loads(get(port, "/api/events")[1])["events"]
-    assert [e["event"]["event_id"] for e in events] == [EVENT_ID]
-    status, body, headers = get(port, events[0]["urls"]["start.flac"])
+    events = wait_for_json(port, "/api/events", lambda e: e["events"])["events"]
+    started = [e["event"]["started_at"] for e in events]
+    assert started == sorted(started, reverse=True)  # newest first
+    newest = events[0]
+    assert newest["machine"] in MACHINES and newest["event"]["event_id"] in newest["folder"]
+    clip = Path(newest["event"]["clip"])  # the payload's path on the device, served by name
+    assert clip.parent.name == newest["folder"] and clip.name in newest["urls"]
+    status, body, headers = get(port, newest["urls"][clip.name])
     assert status == 200 and headers["Content-Type"] == "audio/flac" and body[:4] == b"fLaC"
+    only = json.loads(get(port, "/api/events?machine=pump-2")[1])["events"]
+    assert {e["machine"] for e in only} <= {"pump-2"}
     assert get(port, "/api/machines/no-such")[0] == 404
 
 

@@ -41,7 +41,7 @@ def test_a_machine_filter_and_a_limit_bound_the_list(tmp_path: Path):
 def test_the_files_present_are_listed(tmp_path: Path):
     make_event(tmp_path, "pump-1", "20260101T100000Z", "a", start_flac=b"fLaC", event_png=b"x")
     (event,) = recent_events(tmp_path, ["pump-1"])
-    assert event.files == ("event.json", "start.flac", "event.png")
+    assert event.files == ("start.flac", "event.png", "event.json")  # layout.FILES order
 
 
 def test_half_made_foreign_and_linked_folders_are_left_out(tmp_path: Path):

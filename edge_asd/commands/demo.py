@@ -60,9 +60,11 @@ def run(args: argparse.Namespace) -> int:
         summary = run_demo(options)
     if args.work_dir is None:
         print(
-            "the run's files (calibration, daemon config and log) were in a temporary "
-            "folder, removed now: --work-dir DIR keeps them"
+            "the run's files (calibration, daemon config and log, each event's sound and "
+            "picture) were in a temporary folder, removed now: --work-dir DIR keeps them"
         )
+    else:
+        print(f"each event's sound and picture: {work_dir / 'evidence'}")
     if args.summary_json:
         args.summary_json.write_text(json.dumps(asdict(summary), default=str, indent=2))
     return 0 if summary.all_detected and not summary.false_alarms else 1

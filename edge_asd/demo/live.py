@@ -34,6 +34,7 @@ class Alert:
     score: float
     arrived_unix: float
     stream_seconds: float | None = None
+    clip: str | None = None  # the event's FLAC on the device (edge_asd.evidence)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class LiveView:
                     payload["started_at"],
                     payload["score"],
                     time.time(),
+                    clip=payload.get("clip"),
                 )
                 self.alerts.append(alert)
                 self._pending.append(alert)
@@ -153,6 +155,7 @@ class LiveView:
                 f"  >>> MQTT ALERT {alert.event_id[:8]}: no fault here (a false alarm)",
                 file=self.out,
             )
+            self._print_clip(alert)
             return
         delay = (alert.stream_seconds or 0.0) - fault.start_s
         print(
@@ -160,6 +163,11 @@ class LiveView:
             f"{delay:.1f} s after it began",
             file=self.out,
         )
+        self._print_clip(alert)
+
+    def _print_clip(self, alert: Alert) -> None:
+        if alert.clip:
+            print(f"      its sound: {alert.clip} (and event.png beside it)", file=self.out)
 
     def summary(self) -> Summary:
         """Each fault with its first alert, and the alerts no fault explains."""

@@ -47,4 +47,9 @@ def test_short_demo_alerts_on_every_injected_fault_and_never_on_normal_sound(
     assert summary["false_alarms"] == []
     assert summary["windows"] == 91  # 100 s of sound, 10 s windows, 1 s hop
     assert "MQTT ALERT" in result.stdout and "false alarms: 0" in result.stdout
+    # Each alert says where its sound is, and the demo where evidence went.
+    clips = [line.split("its sound: ")[1].split(" ")[0] for line in result.stdout.splitlines()
+             if "its sound: " in line]  # fmt: skip
+    assert len(clips) == 2 and all(Path(clip).is_file() for clip in clips)
+    assert f"each event's sound and picture: {tmp_path / 'work' / 'evidence'}" in result.stdout
     assert png.stat().st_size > 10_000

@@ -42,6 +42,7 @@ import numpy as np
 import soundfile
 
 from edge_asd.audio import SAMPLE_RATE
+from edge_asd.calibration.false_alarms import SECONDS_PER_DAY
 from edge_asd.daemon.recent import ScorePoint
 from edge_asd.decider import END, START, DecisionEvent
 from edge_asd.evidence.layout import (
@@ -64,7 +65,6 @@ log = logging.getLogger(__name__)
 PRUNE_INTERVAL_SECONDS = 300.0  # retention also runs this often when nothing is written
 TRACE_CONTEXT_SECONDS = 60.0  # the picture's trace starts this long before the event
 MAX_TRACE_POINTS = 4096  # beyond, the trace is halved keeping each pair's higher score
-SECONDS_PER_DAY = 86400.0
 BYTES_PER_MEGABYTE = 1_000_000
 PCM_SCALE = 32768  # full scale of 16-bit audio as soundfile reads it into floats
 

@@ -7,7 +7,9 @@ and event.png from a machine's Recent; an end writes peak.flac and redraws event
 on generated fan sound with a 3-of-5 decider at a 1 s hop (14 s opening audio), in a
 temporary folder. Then, each in a fresh interpreter that has imported numpy, the resident
 memory (VmRSS) that importing the picture's library adds: Pillow (what render uses) and
-matplotlib (what it avoids). Prints numbers; asserts nothing.
+matplotlib (what it avoids). And what Recent.add costs the scoring loop per window, for
+3 of 5 at 1 s and for the largest opening the config allows (n 600 at a 10 s hop, capped
+at MAX_OPENING_SECONDS). Prints numbers; asserts nothing.
 """
 
 from __future__ import annotations
@@ -83,6 +85,21 @@ def time_events(events: int, folder: Path) -> tuple[list[float], list[float]]:
     return starts, ends
 
 
+def time_recent_add(n: int, hop_seconds: float, windows: int = 200) -> tuple[float, float]:
+    """(us per Recent.add once its tail is full, MB the tail keeps) for k-of-`n` at a hop."""
+    hop_samples = round(hop_seconds * SAMPLE_RATE)
+    recent = Recent(SAMPLE_RATE, WINDOW_SAMPLES, hop_seconds, n=n)
+    waveform = render_clip("fan", 0, "source", 10.0, seed=1)[:WINDOW_SAMPLES]
+    fill = recent.tail_samples // hop_samples + 1
+    times = []
+    for index in range(fill + windows):
+        end = WINDOW_SAMPLES + index * hop_samples
+        started = time.perf_counter()
+        recent.add(waveform, end, ScorePoint(float(index), 0.5, 1.0, "normal", 0.0))
+        times.append(time.perf_counter() - started)
+    return statistics.median(times[fill:]) * 1e6, recent.tail_samples * 4 / 1e6
+
+
 def import_rss_kib(statement: str) -> int:
     out = subprocess.run(
         [sys.executable, "-c", RSS_PROBE, statement], capture_output=True, text=True, check=True
@@ -109,6 +126,12 @@ def main() -> None:
         )
     each = ", ".join(f"{name} {size / args.events / 1e6:.2f}" for name, size in sizes.items())
     print(f"disk per event, MB: {sum(sizes.values()) / args.events / 1e6:.2f} ({each})")
+    for n, hop in ((5, 1.0), (600, 10.0)):
+        micros, megabytes = time_recent_add(n, hop)
+        print(
+            f"Recent.add, n {n} at a {hop:g} s hop: {micros:.0f} us per window, "
+            f"tail {megabytes:.1f} MB"
+        )
     for name, statement in IMPORTS.items():
         print(f"resident memory added by {name}: {import_rss_kib(statement) / 1024:.1f} MB")
 

@@ -20,12 +20,14 @@ from typing import Any
 import yaml
 
 from edge_asd.errors import ModelFileError
+from edge_asd.files import write_atomic
 
 FORMAT_VERSION = 1
 INPUT_NAME = "waveform"
 OUTPUT_NAMES = ("embedding", "logits", "logmel")
 MODEL_ONNX = "model.onnx"
 MODEL_YAML = "model.yaml"
+MODEL_FILE_MODE = 0o644  # a model is shared, not secret (what write_text gave before)
 MODEL_MAPPING = (
     "a mapping of keys (format_version: ..., labels: ...) as `edge-asd-train export` writes "
     "it; export the model again"
@@ -142,10 +144,8 @@ def _model_hint(given: Path) -> str:
 
 def write_model_info(info: ModelInfo, yaml_path: str | os.PathLike) -> None:
     """Write `model.yaml` (atomically: a temporary file, then a rename)."""
-    yaml_path = Path(yaml_path)
-    tmp = yaml_path.with_suffix(".yaml.tmp")
-    tmp.write_text(yaml.safe_dump(info.to_dict(), sort_keys=False))
-    os.replace(tmp, yaml_path)
+    text = yaml.safe_dump(info.to_dict(), sort_keys=False)
+    write_atomic(yaml_path, text.encode(), mode=MODEL_FILE_MODE)
 
 
 def load_model_info(

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from edge_asd.calibration.false_alarms import SECONDS_PER_DAY
 from edge_asd.decider import ANOMALY, NORMAL, UNKNOWN
 from edge_asd.mqtt.payloads import iso_utc
 
-SECONDS_PER_DAY = 86400.0
 INFERENCE_HISTORY = 1000  # batches kept for the percentiles
 LEVEL_HISTORY = 30  # windows whose level offsets give the median in `stats`
 # Upper bounds of the inference histogram's buckets, seconds (Prometheus' base unit): one

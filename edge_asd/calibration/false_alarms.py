@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-SECONDS_PER_DAY = 86400.0
+SECONDS_PER_DAY = 86400.0  # the project's one: alarm rates are per day, so are ages
 MIN_LAG_PAIRS = 100  # fewer score pairs at a lag than this: too few to call scores independent
 
 

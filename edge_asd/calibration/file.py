@@ -15,10 +15,8 @@ so a crash between the two leaves the old YAML, which then refuses the new `.npz
 
 from __future__ import annotations
 
-import contextlib
 import io
 import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,14 +25,14 @@ from typing import Any
 import numpy as np
 import yaml
 
+from edge_asd import files
 from edge_asd.calibration.heard import HeardAs
 from edge_asd.calibration.schema import FORMAT_VERSION, CalibrationYaml
 from edge_asd.errors import ModelFileError, UserError
+from edge_asd.files import FILE_MODE
 from edge_asd.model_file import ModelInfo, sha256_of
 from edge_asd.scoring.detector import Detector
 from edge_asd.scoring.registry import FitContext
-
-FILE_MODE = 0o600
 
 
 @dataclass(frozen=True)
@@ -136,20 +134,10 @@ def save_calibration(calibration: Calibration, path: str | os.PathLike) -> None:
 
 
 def write_atomic(path: Path, payload: bytes) -> None:
-    """Write bytes to `path` through a 0o600 temporary file in its folder and a rename."""
+    """Write bytes to `path` (mode 0o600, durable; edge_asd.files.write_atomic), making
+    its folder first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, FILE_MODE)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
+    files.write_atomic(path, payload, mode=FILE_MODE)
 
 
 def load_calibration(path: str | os.PathLike, model_info: ModelInfo) -> Calibration:

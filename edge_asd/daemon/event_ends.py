@@ -6,7 +6,9 @@
   it stored and whose end it did not: the restarted daemon ends each with
   `reason: restart` before it starts its publisher and sources, so these ends take the
   seq numbers before anything new. Their `ended_at` is the restart's time: the old
-  daemon died somewhere between the event's last message and then.
+  daemon died somewhere between the event's last message and then. The loop hands these
+  ends to event evidence, which writes each as its folder's event.json
+  (EvidenceStore.ended_before), so the page no longer shows the event open.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from edge_asd.decider import END, END_STOPPED, Decider, DecisionEvent
-from edge_asd.mqtt.outbox import EventMark, Outbox
+from edge_asd.mqtt.outbox import Entry, EventMark, Outbox
 from edge_asd.mqtt.payloads import MAX_EVENT_BYTES, encode, ended_on_restart
 
 log = logging.getLogger(__name__)
@@ -29,13 +31,14 @@ def mark_of(event: DecisionEvent) -> EventMark:
 
 def end_events_left_open(
     outbox: Outbox, clock_synced: bool, now: Callable[[], float] = time.time
-) -> list[int]:
+) -> list[Entry]:
     """Append an `end` (reason restart) for each event the outbox shows as open.
 
-    Returns the seq numbers given to those ends. A stored message that is not an event's
-    JSON (a corrupt row) is logged and forgotten, not fatal: the daemon must start.
+    Returns the outbox entries of those ends (their seq, topic and exact payload bytes).
+    A stored message that is not an event's JSON (a corrupt row) is logged and forgotten,
+    not fatal: the daemon must start.
     """
-    seqs = []
+    ends = []
     for event in outbox.open_events():
         try:  # before `append`, which gives the seq: a refusal must not leave a gap
             end = ended_on_restart(
@@ -56,8 +59,8 @@ def end_events_left_open(
             event.event_id,
             entry.seq,
         )
-        seqs.append(entry.seq)
-    return seqs
+        ends.append(entry)
+    return ends
 
 
 def ends_on_stop(deciders: Iterable[tuple[str, Decider]], timestamp: float) -> list:

@@ -155,7 +155,10 @@ class _Loop:
         )
         if config.web.enabled:
             self._start_web()
-        end_events_left_open(self.outbox, clock_synced())  # before anything new takes a seq
+        ends = end_events_left_open(self.outbox, clock_synced())  # before anything takes a seq
+        if self.evidence is not None:
+            for end in ends:  # its folder's event.json says so: the page no longer shows it open
+                self.evidence.ended_before(end.payload)
         self.publisher.start()
         for name in self.machines:
             self.publisher.set_state(name, UNKNOWN)

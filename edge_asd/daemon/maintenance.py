@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -25,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from edge_asd.config.schema import Config, QuietSlot
 from edge_asd.decider import END_MAINTENANCE, Decider, DecisionEvent
+from edge_asd.files import FILE_MODE, write_atomic
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt.publisher import Publisher
 
@@ -32,7 +32,6 @@ log = logging.getLogger(__name__)
 
 MAINTENANCE = "maintenance"  # the state topic's value while a machine is in maintenance
 COMMANDS = {"on": True, "off": False}  # payloads of `{machine}/maintenance/set`
-FILE_MODE = 0o600
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")  # datetime.weekday() order
 
 
@@ -121,14 +120,8 @@ class MaintenanceModes:
 
     def _save(self) -> None:
         data = json.dumps({name: True for name in sorted(self._on)})
-        temporary = self.path.with_name(self.path.name + ".tmp")
         try:
-            fd = os.open(temporary, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, FILE_MODE)
-            with os.fdopen(fd, "w") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(temporary, self.path)
+            write_atomic(self.path, data.encode(), mode=FILE_MODE)
         except OSError as exc:
             log.error("%s: cannot keep the maintenance modes (%s); in memory", self.path, exc)
 

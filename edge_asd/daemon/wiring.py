@@ -184,7 +184,8 @@ def open_evidence(config: Config, info: ModelInfo) -> Any:
     """The event evidence store (edge_asd.evidence.store.EvidenceStore), None when off.
 
     It scans its folder once here; a folder it cannot read or write is not fatal: events
-    go out without clips, and `stats` says why.
+    go out without clips, and `stats` says why. An OSError the store does not handle
+    itself turns evidence off for this run, with one warning: the daemon starts.
     """
     if not config.evidence.enabled:
         return None
@@ -198,12 +199,17 @@ def open_evidence(config: Config, info: ModelInfo) -> Any:
         evidence.max_megabytes,
         evidence.min_free_megabytes,
     )
-    return EvidenceStore(
-        config.evidence_path,
-        window_samples=info.window_samples,
-        hop_samples=round(config.audio.hop_seconds * info.sample_rate),
-        sample_rate=info.sample_rate,
-        max_age_days=evidence.max_age_days,
-        max_megabytes=evidence.max_megabytes,
-        min_free_megabytes=evidence.min_free_megabytes,
-    )
+    try:
+        return EvidenceStore(
+            config.evidence_path,
+            window_samples=info.window_samples,
+            hop_samples=round(config.audio.hop_seconds * info.sample_rate),
+            sample_rate=info.sample_rate,
+            max_age_days=evidence.max_age_days,
+            max_megabytes=evidence.max_megabytes,
+            min_free_megabytes=evidence.min_free_megabytes,
+        )
+    except OSError as exc:
+        where = exc.filename or config.evidence_path
+        log.warning("event evidence is off for this run: %s: %s", where, exc.strerror or exc)
+        return None

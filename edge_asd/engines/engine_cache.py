@@ -17,6 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from edge_asd import files
+
+SHARED_FILE_MODE = 0o644  # what the cache wrote before (0o666 less the usual umask)
+
 PRECISIONS = ("fp16", "fp32")
 CACHE_ENV = "EDGE_ASD_ENGINE_CACHE"
 ENGINE_SUFFIX = ".engine"
@@ -101,14 +105,11 @@ def timing_cache_path(cache_dir: Path, tensorrt_version: str, gpu_name: str) -> 
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write a file so that a reader sees the old one or the new one, never half of it."""
+    """Write a file so that a reader sees the old one or the new one, never half of it
+    (edge_asd.files.write_atomic, durable), making its folder first. Mode 0o644: engines
+    and timing caches hold no secret, and another user of the device may load them."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    files.write_atomic(path, data, mode=SHARED_FILE_MODE)
 
 
 def store_engine(

@@ -1,14 +1,15 @@
 """Where an event's evidence lies on disk: the contract that the store writes and the page reads.
 
     {evidence_path}/{machine}/{started}_{event_id}/
-        start.flac    the audio that opened the event (window + (n - 1) * hop s, 16 kHz mono)
+        start.flac    the audio that opened the event (window + (n - 1) * hop s, at most
+                      60 s: edge_asd.daemon.recent.MAX_OPENING_SECONDS; 16 kHz mono)
         peak.flac     the window (10 s) with the event's highest score; written at the end
         event.png     spectrogram of the event's audio and its score trace vs the threshold
         event.json    the event's latest payload, exactly as published
 
 `started` is the event's `started_at` in UTC as `YYYYmmddTHHMMSSZ`. Folders are 0700 and
 files 0600: clips record a factory floor. Every file is written under a temporary name and
-renamed, so a reader never sees half a file.
+renamed (edge_asd.files.write_atomic), so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ EVENT_JSON = "event.json"
 FILES = (START_CLIP, PEAK_CLIP, PICTURE, EVENT_JSON)
 
 FOLDER_MODE = 0o700
-FILE_MODE = 0o600
 STARTED_FORMAT = "%Y%m%dT%H%M%SZ"
 EVENT_FOLDER = re.compile(r"(?P<started>\d{8}T\d{6}Z)_(?P<event_id>[0-9A-Za-z-]{1,64})")
 MACHINE_FOLDER = re.compile(r"[A-Za-z0-9_-]{1,64}")  # machine names (edge_asd.config.types)

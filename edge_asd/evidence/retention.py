@@ -5,21 +5,30 @@ and told about every write, so a prune costs no walk of the disk. Only folders t
 makes are indexed (`{machine}/{started}_{event_id}`, see layout): a file or folder someone
 else put there is never counted nor deleted, and links are not followed.
 
-Pruning deletes whole event folders: first every one older than `max_age_seconds` (by
-the event's start in its name), then the oldest until the total is within `max_bytes`.
-The folders of open events are never deleted: their `end` still has to write into them.
+Pruning deletes event folders: first every one older than `max_age_seconds` (by the
+event's start in its name), then the oldest until the total is within `max_bytes`. Never
+deleted: the folders of open events (their `end` still has to write into them) and the
+newest folder of each machine, so that the clip a just-ended event names exists; the
+total may exceed `max_bytes` by these. Deleting a folder removes only the files the store
+writes (layout.FILES and their temporary files), then the folder: a folder holding
+anything else is left, logged once and no longer indexed.
+
+A folder that cannot be read at the scan (permissions, an I/O error) is reported in the
+scan's errors and not indexed: the daemon starts all the same.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import logging
 import os
-import shutil
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_asd.evidence.layout import START_CLIP, EventFolder, parse_event_folder
+from edge_asd.evidence.layout import FILES, START_CLIP, EventFolder, parse_event_folder
+from edge_asd.files import is_temporary_of
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +63,19 @@ class EvidenceIndex:
         for machine in _subfolders(self.root, errors):
             for path in _subfolders(machine, errors):
                 folder = parse_event_folder(path)
-                if folder is not None:
+                if folder is None:
+                    continue
+                try:
                     self.update(folder)
+                except OSError as exc:  # unreadable: not indexed, never deleted
+                    errors.append(f"{exc.filename or path}: {exc.strerror or exc}")
         return errors
 
     def update(self, folder: EventFolder) -> None:
-        """(Re)count `folder`'s bytes after a write (the few files of one event)."""
+        """(Re)count `folder`'s bytes after a write (the few files of one event).
+
+        Raises the OSError of a folder that cannot be read (not FileNotFoundError: 0 bytes).
+        """
         size = folder_bytes(folder.path)
         with self._lock:
             known = self._entries.get(folder.path)
@@ -73,9 +89,12 @@ class EvidenceIndex:
 
     def prune(self, now: float, max_age_seconds: float, max_bytes: int, keep: set[Path]) -> Pruned:
         """Delete folders older than `max_age_seconds` at `now` (Unix s), then the oldest
-        until the total is <= `max_bytes`; never those in `keep` (open events)."""
+        until the total is <= `max_bytes`; never those in `keep` (open events) nor the
+        newest of each machine."""
         with self._lock:
             entries = sorted(self._entries.values(), key=_age_order)
+        newest = {entry.folder.machine: entry.folder.path for entry in entries}
+        keep = keep | set(newest.values())
         total = sum(e.bytes for e in entries)
         doomed = []
         for entry in entries:
@@ -88,12 +107,18 @@ class EvidenceIndex:
         deleted = 0
         for entry in doomed:
             try:
-                shutil.rmtree(entry.folder.path)
+                _delete_event_folder(entry.folder.path)
             except FileNotFoundError:
                 pass  # someone else removed it: forget it all the same
             except OSError as exc:
-                errors.append(f"{entry.folder.path}: {exc.strerror or exc}")
-                continue
+                if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+                    errors.append(f"{entry.folder.path}: {exc.strerror or exc}")
+                    continue
+                log.warning(
+                    "evidence: %s holds files the store did not write: left there, no longer "
+                    "counted",
+                    entry.folder.path,
+                )
             deleted += entry.bytes
             with self._lock:
                 self._entries.pop(entry.folder.path, None)
@@ -127,6 +152,18 @@ def folder_bytes(path: Path) -> int:
             )
     except FileNotFoundError:
         return 0
+
+
+def _delete_event_folder(path: Path) -> None:
+    """Remove the files the store writes in `path` (and their temporary files), then the
+    folder; OSError ENOTEMPTY when anything else is in it (left as it is)."""
+    with os.scandir(path) as entries:
+        names = [e.name for e in entries if not e.is_dir(follow_symlinks=False)]
+    for name in names:
+        if name in FILES or any(is_temporary_of(name, ours) for ours in FILES):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path / name)
+    os.rmdir(path)
 
 
 def _subfolders(path: Path, errors: list[str]) -> list[Path]:

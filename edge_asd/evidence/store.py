@@ -3,10 +3,13 @@
 The scoring loop tells the store about every event it publishes (`clip_for`, then
 `published` with the exact bytes) and, while an event is open, about every window it
 scores (`scored`). At a start the store writes `start.flac` (the audio that opened the
-event: the last `window + (n - 1) * hop` s of the machine's audio) and `event.png`, so
+event: the last `window + (n - 1) * hop` s of the machine's audio, at most 60 s,
+edge_asd.daemon.recent.MAX_OPENING_SECONDS) and `event.png`, so
 the start's `clip` names a file that exists; it keeps the window with the event's highest
 score in memory, and at the end writes it as `peak.flac` and redraws `event.png` over the
-whole event. Folders and names: edge_asd.evidence.layout.
+whole event. Folders and names: edge_asd.evidence.layout. An event left open by a
+daemon that died gets its `end` (reason restart) from the next daemon, which writes it
+as the folder's event.json (`ended_before`).
 
 Evidence must never break scoring nor fill the disk: before writing, a volume with less
 than `min_free_bytes` free is skipped; every OSError is caught; either way the event
@@ -14,16 +17,18 @@ goes out with `clip` null (or the start's clip at the end), the failure is logge
 per kind (RepeatedWarning), counted and kept in `health()` for `stats`. Retention
 (edge_asd.evidence.retention) runs after every write and every PRUNE_INTERVAL_SECONDS.
 
-Files are written whole, under a temporary name then renamed, mode 0600, without fsync:
-the outbox is the record of events; a power cut may cost the last clip, not an event.
+Files are written whole (edge_asd.files.write_atomic), mode 0600, without fsync
+(durable=False): the outbox is the record of events, and an fsync per file would cost
+the scoring thread tens of ms on an SD card; a power cut may cost the last clip, never
+leave half a file, never cost an event.
 Cost per start (FLAC + PNG, 14 s of audio): benchmarks/bench_evidence.py.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import io
+import json
 import logging
 import os
 import time
@@ -37,20 +42,22 @@ import numpy as np
 import soundfile
 
 from edge_asd.audio import SAMPLE_RATE
+from edge_asd.calibration.false_alarms import SECONDS_PER_DAY
 from edge_asd.daemon.recent import ScorePoint
 from edge_asd.decider import END, START, DecisionEvent
 from edge_asd.evidence.layout import (
     EVENT_JSON,
-    FILE_MODE,
     FOLDER_MODE,
     PEAK_CLIP,
     PICTURE,
     START_CLIP,
     EventFolder,
     event_folder,
+    parse_event_folder,
 )
 from edge_asd.evidence.render import render_event
 from edge_asd.evidence.retention import EvidenceIndex
+from edge_asd.files import write_atomic
 from edge_asd.logs import RepeatedWarning
 
 log = logging.getLogger(__name__)
@@ -58,7 +65,6 @@ log = logging.getLogger(__name__)
 PRUNE_INTERVAL_SECONDS = 300.0  # retention also runs this often when nothing is written
 TRACE_CONTEXT_SECONDS = 60.0  # the picture's trace starts this long before the event
 MAX_TRACE_POINTS = 4096  # beyond, the trace is halved keeping each pair's higher score
-SECONDS_PER_DAY = 86400.0
 BYTES_PER_MEGABYTE = 1_000_000
 PCM_SCALE = 32768  # full scale of 16-bit audio as soundfile reads it into floats
 
@@ -102,14 +108,16 @@ class _OpenEvent:
 
 def _never_stops_scoring(method: Callable[..., Any]) -> Callable[..., Any]:
     """Wrap a method the scoring loop calls: an error in evidence (a bug included) is
-    logged once with its traceback, counted, and returns None; scoring and the event go on."""
+    logged with its traceback the first time (WARNING; the rest through RepeatedWarning),
+    counted, and returns None; scoring and the event go on."""
 
     @functools.wraps(method)
     def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return method(self, *args, **kwargs)
         except Exception as exc:
-            log.debug("evidence: %s failed", method.__name__, exc_info=True)
+            if self._broken.total == 0:
+                log.warning("evidence: %s failed (first failure)", method.__name__, exc_info=True)
             self._failed(self._broken, f"{method.__name__}: {type(exc).__name__}: {exc}")
             return None
 
@@ -222,10 +230,25 @@ class EvidenceStore:
         for warning in self._warnings:
             warning.close()
 
+    @_never_stops_scoring
+    def ended_before(self, payload: bytes) -> None:
+        """`payload`, the `end` a restarted daemon sent for an event its predecessor left
+        open (edge_asd.daemon.event_ends), becomes event.json of the folder its `clip`
+        names: only an event folder under this store's root that exists."""
+        clip = json.loads(payload).get("clip")
+        if not isinstance(clip, str):
+            return  # no clip: no folder
+        folder = parse_event_folder(Path(clip).parent)
+        if folder is None or not folder.path.is_dir() or folder.path.is_symlink():
+            return
+        if folder.path.parent.parent.resolve() != self.root.resolve():
+            return  # another store's folder, or a path made up: never written
+        self._write(_OpenEvent(folder, np.zeros(0), None, -np.inf), {EVENT_JSON: lambda: payload})
+
     def _start(self, machine: str, event: DecisionEvent, recent: Any) -> Path | None:
-        tail = recent.audio_tail()
+        tail, windows = recent.opening()
         trace = recent.trace(since=event.started_at - TRACE_CONTEXT_SECONDS)
-        peak_audio, peak_score = self._peak_in(tail, trace)
+        peak_audio, peak_score = self._peak_in(tail, windows)
         folder = event_folder(self.root, machine, event.started_at, event.event_id)
         current = _OpenEvent(folder, tail, peak_audio, peak_score, list(trace))
         self._open[machine] = current
@@ -243,17 +266,16 @@ class EvidenceStore:
         self._write(current, files)
 
     def _peak_in(
-        self, tail: np.ndarray, trace: list[ScorePoint]
+        self, tail: np.ndarray, windows: list[tuple[int, ScorePoint]]
     ) -> tuple[np.ndarray | None, float]:
-        """The window of `tail` with the highest score in `trace` (the tail's windows are
-        the trace's last ones, a hop apart) and that score; (None, -inf) without one."""
-        if len(tail) < self.window_samples or not trace:
+        """The window of `tail` with the highest score and that score; `windows` are
+        (sample of `tail` where it ends, its point) as Recent.opening gives them, so a
+        skipped window cannot shift the clip. (None, -inf) without one."""
+        inside = [(end, p) for end, p in windows if self.window_samples <= end <= len(tail)]
+        if not inside:
             return None, -np.inf
-        windows = 1 + (len(tail) - self.window_samples) // self.hop_samples
-        points = trace[-windows:]
-        best = int(np.argmax([p.score for p in points]))
-        end = len(tail) - (len(points) - 1 - best) * self.hop_samples
-        return tail[end - self.window_samples : end].copy(), points[best].score
+        end, best = max(inside, key=lambda window: window[1].score)
+        return tail[end - self.window_samples : end].copy(), best.score
 
     def _flac(self, audio: np.ndarray) -> bytes:
         """16-bit FLAC of float `audio`, scaled by 32768 as soundfile reads PCM: a clip of
@@ -297,7 +319,7 @@ class EvidenceStore:
                 data = self._make(name, make)
                 made_all = made_all and data is not None
                 if data is not None:
-                    write_private(folder / name, data)
+                    write_atomic(folder / name, data, durable=False)
                     current.written.add(name)
         except OSError as exc:
             where = exc.filename or folder
@@ -307,8 +329,17 @@ class EvidenceStore:
                 self._recovered()
         finally:
             if current.written:
-                self.index.update(current.folder)
-                self.prune()
+                self._account(current)
+
+    def _account(self, current: _OpenEvent) -> None:
+        """Index the folder's new size and apply retention; an OSError is logged and
+        counted, and leaves the files written (their clip is still named)."""
+        try:
+            self.index.update(current.folder)
+        except OSError as exc:
+            where = exc.filename or current.folder.path
+            self._failed(self._cannot_write, f"cannot count {where}: {exc.strerror or exc}")
+        self.prune()
 
     def _make(self, name: str, make: Callable[[], bytes]) -> bytes | None:
         """`make()`, or None when it raises: a file that cannot be made (a drawing bug, a
@@ -316,7 +347,8 @@ class EvidenceStore:
         try:
             return make()
         except Exception as exc:
-            log.debug("evidence: cannot make %s", name, exc_info=True)
+            if self._cannot_make.total == 0:
+                log.warning("evidence: cannot make %s (first failure)", name, exc_info=True)
             self._failed(self._cannot_make, f"{name}: {type(exc).__name__}: {exc}")
             return None
 
@@ -345,21 +377,6 @@ class EvidenceStore:
         if self._error is not None and self._error_is_the_disks:
             log.warning("evidence is written again: %s", self.root)
             self._error = None
-
-
-def write_private(path: Path, data: bytes) -> None:
-    """Write `data` as `path`, mode 0600, whole or not at all (a temporary file renamed)."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    try:
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        with os.fdopen(fd, "wb") as file:
-            os.fchmod(file.fileno(), FILE_MODE)  # a leftover temporary keeps its own mode
-            file.write(data)
-        os.replace(temporary, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            temporary.unlink()
-        raise
 
 
 def _make_folder(folder: Path) -> None:

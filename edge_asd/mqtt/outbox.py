@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from edge_asd.files import FILE_MODE  # events name machines and faults: owner only
 from edge_asd.logs import RepeatedWarning
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,6 @@ CREATE TABLE IF NOT EXISTS open_events (
     last_payload BLOB NOT NULL
 );
 """
-FILE_MODE = 0o600  # events name machines and faults: not for other local users
 
 
 @dataclass(frozen=True)

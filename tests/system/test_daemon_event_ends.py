@@ -8,10 +8,12 @@ enough to close, so an event is open whenever the daemon stops or dies.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
+from edge_asd.evidence.layout import EVENT_JSON
 from tests.harness.daemon_process import (
     DaemonProcess,
     flapping_calibration,
@@ -88,3 +90,7 @@ def test_an_event_open_at_sigkill_ends_with_reason_restart_before_anything_new(
     assert restart_end["started_at"] == first_start["started_at"]
     assert second_start["seq"] > restart_end["seq"]
     assert "left open by the daemon before this one" in second.log()
+    # The event's evidence says it ended: its event.json was the start's, open forever.
+    assert restart_end["clip"] == first_start["clip"] is not None
+    event_json = Path(restart_end["clip"]).parent / EVENT_JSON
+    assert json.loads(event_json.read_text()) == restart_end

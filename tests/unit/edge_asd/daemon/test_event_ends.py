@@ -48,8 +48,9 @@ def test_a_restart_ends_the_events_a_killed_daemon_left_open_before_anything_new
     outbox.close()  # as a SIGKILL leaves it: nothing told the file more
 
     restarted = Outbox(path)
-    seqs = end_events_left_open(restarted, clock_synced=True, now=lambda: 200.0)
-    assert seqs == [5]  # the next seq: before any event of the new run
+    ends = end_events_left_open(restarted, clock_synced=True, now=lambda: 200.0)
+    assert [e.seq for e in ends] == [5]  # the next seq: before any event of the new run
+    assert ends[0].payload == restarted.pending()[-1].payload  # what evidence writes
     end = json.loads(restarted.pending()[-1].payload)
     assert (end["event_id"], end["type"], end["reason"]) == (left_open.event_id, "end", "restart")
     assert end["ended_at"] == "1970-01-01T00:03:20.000Z"

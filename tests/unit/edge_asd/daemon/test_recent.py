@@ -41,3 +41,38 @@ def test_the_trace_keeps_the_last_trace_seconds_and_the_latest_window_its_audio(
     assert [p.time for p in recent.trace(since=15.0)] == [16.0, 18.0]
     latest = recent.latest()
     assert latest is not None and np.array_equal(latest.waveform, stream[800:1800])
+
+
+def test_the_trace_stays_bounded_when_the_wall_clock_is_set_back_a_day():
+    stream = np.zeros(1000, dtype=np.float32)
+    recent = Recent(RATE, WINDOW, HOP, n=3, trace_seconds=10.0)  # 5 hops: at most 6 points
+    now = 1_800_000_000.0
+    for i in range(10):
+        recent.add(stream, 1000 + 200 * i, point(now + HOP * i))
+    for i in range(1000):  # NTP steps the clock back a day: every point is "future" then
+        recent.add(stream, 3000 + 200 * i, point(now - 86400 + HOP * i))
+    times = [p.time for p in recent.trace()]
+    assert len(times) <= 6
+    assert times == sorted(times) and times[-1] == now - 86400 + HOP * 999
+
+
+def test_the_opening_audio_is_at_most_max_opening_seconds_with_a_long_n_and_hop():
+    from edge_asd.daemon.recent import MAX_OPENING_SECONDS
+
+    recent = Recent(RATE, WINDOW, hop_seconds=10.0, n=600)  # config allows 6000 s
+    assert recent.tail_samples == round(MAX_OPENING_SECONDS * RATE)
+    stream = np.arange(20_000, dtype=np.float32)
+    feed(recent, stream, list(range(1000, 20_001, 1000)))
+    assert np.array_equal(recent.audio_tail(), stream[20_000 - 6000 : 20_000])
+
+
+def test_the_opening_names_where_each_window_of_the_tail_ends():
+    stream = np.arange(9000, dtype=np.float32)
+    recent = Recent(RATE, WINDOW, HOP, n=3)  # 14 s: the last 3 windows lie in the tail
+    feed(recent, stream, [1000, 1200, 1400, 1600, 3000, 3200, 3400])  # a gap before 3000
+    tail, ends = recent.opening()
+    assert np.array_equal(tail, stream[2000:3400])
+    for end, scored in ends:
+        frame = round(scored.time * RATE)  # point() puts the end frame in the time
+        assert np.array_equal(tail[end - WINDOW : end], stream[frame - WINDOW : frame])
+    assert [round(p.time * RATE) for _, p in ends] == [3000, 3200, 3400]

@@ -7,12 +7,18 @@ Recent holding a stream's windows; files are real, in a temporary folder.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import logging
 import os
+import shutil
 import stat
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -183,8 +189,21 @@ def test_an_open_events_folder_is_kept_even_past_the_bound(tmp_path: Path):
     assert (folder / START_CLIP).exists()  # open: its end still writes here
     machine.scores([0.1, 0.1])
     assert machine.messages[-1][0].type == "end"
-    assert not folder.exists()  # ended: the bound holds again
-    assert store.health().bytes == 0
+    assert folder.exists()  # the newest of its machine: see the next test
+
+
+def test_the_clip_an_ended_event_names_exists_even_past_the_bound(tmp_path: Path):
+    # Retention keeps the newest folder of each machine: with max_megabytes below one
+    # event, the end's clip named a peak.flac that its own prune had just deleted.
+    store = make_store(tmp_path, max_megabytes=0.1)  # less than one event
+    first = one_event(store, time.time() - 120)
+    (end, end_clip, _) = first.messages[-1]
+    assert end.type == "end" and Path(end_clip).is_file()
+    assert store.health().bytes > 0.1e6  # the bound is exceeded by the newest folder
+    second = one_event(store, time.time() - 60, seed=1)
+    assert not Path(end_clip).parent.exists()  # no longer the newest: the bound holds
+    assert Path(second.messages[-1][1]).is_file()
+    assert store.health().clips == 1
 
 
 def test_low_free_space_skips_the_clip_logs_once_and_counts(tmp_path: Path, caplog):
@@ -294,3 +313,145 @@ def test_an_error_anywhere_in_evidence_returns_no_clip_instead_of_stopping_scori
     assert [clip for _, clip, _ in machine.messages] == [None] * len(machine.messages)
     store.poll()
     assert store.health().failures >= 1 and "RuntimeError" in store.health().error
+
+
+@contextlib.contextmanager
+def as_another_user() -> Iterator[None]:
+    """Run the block as `nobody` when root (root reads a folder of mode 000): the
+    permission errors the daemon meets when its folder belongs to someone else."""
+    if os.geteuid() != 0:
+        yield
+        return
+    os.seteuid(65534)
+    try:
+        yield
+    finally:
+        os.seteuid(0)
+
+
+def test_an_event_folder_that_cannot_be_read_at_start_up_is_reported_not_fatal(caplog):
+    root = Path(tempfile.mkdtemp(prefix="evidence-"))  # traversable by the other user
+    try:
+        root.chmod(0o755)
+        readable = one_event(make_store(root), time.time() - 120)
+        locked = one_event(make_store(root), time.time() - 60, seed=1)
+        for folder in (root, root / MACHINE, Path(readable.messages[0][1]).parent):
+            folder.chmod(0o755)
+            for path in folder.iterdir():
+                path.chmod(path.stat().st_mode | 0o005)
+        locked_folder = Path(locked.messages[0][1]).parent
+        locked_folder.chmod(0o000)
+        with caplog.at_level(logging.WARNING, logger="edge_asd.evidence.store"), as_another_user():
+            store = make_store(root)  # raised PermissionError out of the daemon's start
+        health = store.health()
+        assert health.clips == 1 and health.failures == 1
+        assert str(locked_folder) in health.error and "Permission denied" in health.error
+        assert "evidence cannot write:" in caplog.text
+    finally:
+        shutil.rmtree(root)
+
+
+def test_open_evidence_turns_evidence_off_with_one_warning_on_an_oserror_it_cannot_handle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    from edge_asd.config.schema import EvidenceConfig
+    from edge_asd.daemon.wiring import open_evidence
+
+    def eio(self):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(self.root))
+
+    monkeypatch.setattr("edge_asd.evidence.retention.EvidenceIndex.scan", eio)
+    config = SimpleNamespace(
+        evidence=EvidenceConfig(),
+        evidence_path=tmp_path / "evidence",
+        audio=SimpleNamespace(hop_seconds=1.0),
+    )
+    info = SimpleNamespace(window_samples=WINDOW, sample_rate=RATE)
+    with caplog.at_level(logging.WARNING, logger="edge_asd.daemon.wiring"):
+        assert open_evidence(config, info) is None
+    said = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert len(said) == 1 and "evidence is off" in said[0] and "Input/output error" in said[0]
+
+
+def test_a_written_clip_is_named_even_when_its_folder_cannot_be_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    store = make_store(tmp_path)
+
+    def eio(path):
+        raise OSError(errno.EIO, os.strerror(errno.EIO), str(path))
+
+    monkeypatch.setattr("edge_asd.evidence.retention.folder_bytes", eio)  # the disk fails
+    machine = one_event(store)
+    (_, start_clip, _), *_, (_, end_clip, _) = machine.messages
+    assert start_clip is not None and Path(start_clip).is_file()  # was None: clip null
+    assert end_clip is not None and Path(end_clip).is_file()
+    assert "Input/output error" in store.health().error
+
+
+def test_retention_leaves_an_event_folder_holding_someone_elses_files_and_stops_counting_it(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+):
+    store = make_store(tmp_path, max_megabytes=0.5)
+    first = one_event(store, time.time() - 3600)
+    folder = Path(first.messages[0][1]).parent
+    (folder / "notes.txt").write_text("an engineer's notes on this event")
+    (folder / f".{START_CLIP}.abc123.tmp").write_bytes(b"a write cut short")
+    with caplog.at_level(logging.WARNING, logger="edge_asd.evidence.retention"):
+        for i in range(1, 8):
+            one_event(store, time.time() - 3600 + 60 * i, seed=i)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]  # rmtree took them
+    assert caplog.text.count(str(folder)) == 1  # said once, then no longer indexed
+    on_disk = sum(
+        p.stat().st_size for f in (tmp_path / MACHINE).iterdir() if f != folder for p in f.iterdir()
+    )
+    assert store.health().bytes == on_disk
+
+
+def test_the_end_a_restarted_daemon_sends_becomes_the_event_json_of_its_folder(tmp_path: Path):
+    root = tmp_path / "evidence"
+    store = make_store(root)
+    machine = Machine(store, stream(12.0), time.time())
+    machine.scores([0.1, 2.0, 3.0])  # the daemon dies with this event open
+    start, start_clip, _ = machine.messages[0]
+    folder = Path(start_clip).parent
+    end = {"event_id": start.event_id, "type": "end", "reason": "restart", "clip": start_clip}
+    restarted = make_store(root)
+    restarted.ended_before(json.dumps(end).encode())
+    assert json.loads((folder / EVENT_JSON).read_text()) == end
+    elsewhere = tmp_path / "other" / MACHINE / folder.name
+    elsewhere.mkdir(parents=True)
+    made_up = {**end, "clip": str(elsewhere / START_CLIP)}
+    restarted.ended_before(json.dumps(made_up).encode())
+    assert not (elsewhere / EVENT_JSON).exists()  # not under the evidence root: untouched
+    restarted.ended_before(json.dumps({**end, "clip": None}).encode())
+    assert restarted.health().failures == 0
+
+
+def test_the_first_evidence_failure_is_logged_with_its_traceback_at_warning(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+):
+    def broken(*args, **kwargs):
+        raise RuntimeError("a bug in evidence")
+
+    store = make_store(tmp_path)
+    monkeypatch.setattr(store, "_start", broken)
+    with caplog.at_level(logging.WARNING, logger="edge_asd.evidence.store"):
+        one_event(store)
+        one_event(store, seed=1)
+    tracebacks = [r for r in caplog.records if r.exc_info and r.levelno == logging.WARNING]
+    assert len(tracebacks) == 1 and "a bug in evidence" in caplog.text
+
+
+def test_the_initial_peak_is_the_window_that_scored_it_after_a_skipped_window(tmp_path: Path):
+    store = make_store(tmp_path)
+    machine = Machine(store, stream(20.0), time.time())
+    machine.scores([0.1, 0.1, 9.0])  # windows ending at 2, 3, 4 s
+    machine.end_frame += HOP  # the window ending at 5 s is skipped (a slow engine)
+    machine.scores([2.0])  # ends at 6 s: opens the event (k=2 of n=3)
+    assert machine.messages[0][0].type == "start"
+    machine.scores([0.1, 0.1, 0.1])  # closes it without a higher peak
+    _, end_clip, _ = machine.messages[-1]
+    peak_ends = 4 * RATE  # was cut at 5 s: one hop per trace point assumed
+    clip, _ = soundfile.read(end_clip, dtype="float32")
+    assert np.array_equal(clip, machine.audio[peak_ends - WINDOW : peak_ends])

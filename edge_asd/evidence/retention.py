@@ -7,9 +7,10 @@ else put there is never counted nor deleted, and links are not followed.
 
 Pruning deletes event folders: first every one older than `max_age_seconds` (by the
 event's start in its name), then the oldest until the total is within `max_bytes`. Never
-deleted: the folders of open events (their `end` still has to write into them) and the
-newest folder of each machine, so that the clip a just-ended event names exists; the
-total may exceed `max_bytes` by these. Deleting a folder removes only the files the store
+deleted: the folders of open events (their `end` still has to write into them). Not
+deleted for bytes: the newest folder of each machine, so that the clip a just-ended event
+names exists (the total may exceed `max_bytes` by these); past `max_age_seconds` it goes.
+Deleting a folder removes only the files the store
 writes (layout.FILES and their temporary files), then the folder: a folder holding
 anything else is left, logged once and no longer indexed.
 
@@ -89,18 +90,20 @@ class EvidenceIndex:
 
     def prune(self, now: float, max_age_seconds: float, max_bytes: int, keep: set[Path]) -> Pruned:
         """Delete folders older than `max_age_seconds` at `now` (Unix s), then the oldest
-        until the total is <= `max_bytes`; never those in `keep` (open events) nor the
-        newest of each machine."""
+        until the total is <= `max_bytes`; never those in `keep` (open events), and the
+        newest of each machine not for bytes (its age still counts)."""
         with self._lock:
             entries = sorted(self._entries.values(), key=_age_order)
         newest = {entry.folder.machine: entry.folder.path for entry in entries}
-        keep = keep | set(newest.values())
+        within_bytes = set(newest.values())  # the clip a just-ended event names stays
         total = sum(e.bytes for e in entries)
         doomed = []
         for entry in entries:
             if entry.folder.path in keep:
                 continue
-            if now - entry.folder.started_at > max_age_seconds or total > max_bytes:
+            too_old = now - entry.folder.started_at > max_age_seconds
+            too_big = total > max_bytes and entry.folder.path not in within_bytes
+            if too_old or too_big:
                 doomed.append(entry)
                 total -= entry.bytes
         errors = []

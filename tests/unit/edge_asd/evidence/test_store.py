@@ -455,3 +455,12 @@ def test_the_initial_peak_is_the_window_that_scored_it_after_a_skipped_window(tm
     peak_ends = 4 * RATE  # was cut at 5 s: one hop per trace point assumed
     clip, _ = soundfile.read(end_clip, dtype="float32")
     assert np.array_equal(clip, machine.audio[peak_ends - WINDOW : peak_ends])
+
+
+def test_the_newest_event_of_a_machine_still_goes_when_older_than_max_age(tmp_path: Path):
+    # Kept past the byte bound so its clip exists; never kept past the age bound.
+    store = make_store(tmp_path, max_age_days=30.0)
+    machine = one_event(store, start_time=time.time() - 40 * 86400)
+    folder = Path(machine.messages[0][1]).parent
+    store.prune()
+    assert not folder.exists() and store.health().clips == 0

@@ -338,7 +338,8 @@ class EvidenceConfig(Strict):
         ge=0.1,
         le=10_000_000,
         description="most space (MB, 10^6 bytes) the evidence takes; past it the oldest "
-        "events' folders are deleted (an event takes about 0.5 MB)",
+        "events' folders are deleted, except each machine's newest (an event takes about "
+        "0.8 MB)",
     )
     min_free_megabytes: float = Field(
         256.0,

@@ -51,6 +51,18 @@ def test_chunks_join_without_a_phase_jump():
     np.testing.assert_allclose(chunked, whole, atol=2e-3)
 
 
+def test_a_stream_rendered_in_live_blocks_is_the_stream_rendered_whole_noise_included():
+    # The daemon's synthetic source renders 0.1 s blocks; the noise was shaped per block
+    # and clicked at every edge, so the demo's live normal sound scored as anomalous.
+    block = SAMPLE_RATE // 10
+    whole = MachineSynth(section_profile("fan", 0), seed=4242).render(30 * block)
+    stream = MachineSynth(section_profile("fan", 0), seed=4242)
+    blocks = np.concatenate([stream.render(block) for _ in range(30)])
+    np.testing.assert_allclose(blocks, whole, atol=1e-6)
+    steps = np.abs(np.diff(blocks.astype(np.float64)))
+    assert steps[block - 1 :: block].mean() < 1.5 * steps.mean()  # no seam at block edges
+
+
 def test_each_fault_adds_energy_where_it_should():
     profile = section_profile("fan", 0)
     normal = MachineSynth(profile, seed=1).render(SAMPLE_RATE)

@@ -26,7 +26,9 @@ def run(args: argparse.Namespace) -> int:
     from edge_asd.daemon import Daemon
 
     config = load_config(args.config)
+    # Both passwords before anything slow (model, warm-up): an unset variable fails at once.
     password = resolve_password(config.mqtt)
+    web_password = resolve_password(config.web, key="web") if config.web.enabled else None
     for line in summary(config):  # secrets are not in it
         log.info("config: %s", line)
-    return Daemon(config, password=password).run()
+    return Daemon(config, password=password, web_password=web_password).run()

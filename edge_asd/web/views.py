@@ -216,7 +216,8 @@ def spectrogram(waveform: np.ndarray, sample_rate: int) -> dict[str, Any]:
 
 
 def health(snapshot: dict[str, Any]) -> tuple[bool, list[str]]:
-    """(healthy, the problems): MQTT down, an input not running, outbox trouble."""
+    """(healthy, the problems): MQTT down, an input not running, outbox trouble, evidence
+    that could not be written (its latest error; scoring goes on without it)."""
     problems = []
     if snapshot.get("mqtt_connected") is False:
         problems.append(f"MQTT broker not connected ({snapshot.get('mqtt_last_error')})")
@@ -228,6 +229,10 @@ def health(snapshot: dict[str, Any]) -> tuple[bool, list[str]]:
         problems.append(f"outbox: {snapshot['outbox_error']}")
     if snapshot.get("outbox_dropped"):
         problems.append(f"outbox full: {snapshot['outbox_dropped']} events dropped")
+    if snapshot.get("evidence_error"):
+        failures = snapshot.get("evidence_failures")
+        count = f" ({failures} failures)" if failures else ""
+        problems.append(f"evidence not written: {snapshot['evidence_error']}{count}")
     return not problems, problems
 
 

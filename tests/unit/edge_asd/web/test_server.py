@@ -111,7 +111,8 @@ def test_failed_logins_are_logged_without_the_password(page, caplog):
             assert request(server.port, headers={"Authorization": f"Basic {wrong}"}) == 401
     finally:
         server.close()
-    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    ours = [r for r in caplog.records if r.name == "edge_asd.web.server"]
+    lines = [r.getMessage() for r in ours if r.levelno == logging.WARNING]
     assert lines[0] == "the page refused a wrong or missing password: from 127.0.0.1"
     assert len(lines) == 2 and "3 times in all" in lines[1]  # the rest counted, not each logged
     assert not any("guess" in line for line in lines)

@@ -21,12 +21,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from edge_asd.blas import limit_blas_to_one_thread
     from edge_asd.commands.validate_config import summary
     from edge_asd.config import load_config, resolve_password
     from edge_asd.daemon import Daemon
 
     config = load_config(args.config)
+    # Both passwords before anything slow (model, warm-up): an unset variable fails at once.
     password = resolve_password(config.mqtt)
+    web_password = resolve_password(config.web, key="web") if config.web.enabled else None
     for line in summary(config):  # secrets are not in it
         log.info("config: %s", line)
-    return Daemon(config, password=password).run()
+    # Small matrices, and the page computes from several threads: one BLAS thread for the
+    # whole daemon, set once (edge_asd.blas), never per call.
+    limit_blas_to_one_thread()
+    return Daemon(config, password=password, web_password=web_password).run()

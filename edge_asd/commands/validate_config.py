@@ -3,7 +3,8 @@
 Beyond the config's own rules (keys, types, ranges, names, files), it reads the model's
 `model.yaml` and each machine's calibration, so a calibration made for another model or
 label is caught here rather than at the next reboot. Errors of those files keep their own
-exit code (3). The MQTT password is looked up but never printed.
+exit code (3). The MQTT password and the page's (when the page is enabled) are looked up
+but never printed.
 """
 
 from __future__ import annotations
@@ -52,13 +53,18 @@ def _check_model_and_calibrations(config) -> None:
 
 
 def _check_password(config) -> None:
-    """Warn (not fail) when the password is only reachable from the service's environment."""
+    """Warn (not fail) when a password is only reachable from the service's environment:
+    the broker's, and the page's when the page is enabled."""
     from edge_asd.config import resolve_password
 
-    try:
-        resolve_password(config.mqtt)
-    except UserError as exc:
-        print(f"warning: {exc} (fine if the service's environment provides it)", file=sys.stderr)
+    sections = [("mqtt", config.mqtt)] + ([("web", config.web)] if config.web.enabled else [])
+    for key, section in sections:
+        try:
+            resolve_password(section, key=key)
+        except UserError as exc:
+            print(
+                f"warning: {exc} (fine if the service's environment provides it)", file=sys.stderr
+            )
 
 
 def summary(config) -> list[str]:

@@ -32,13 +32,18 @@ def resolve_password(
     """The password `section` (the config's `key` section) points to, or None when it names none.
 
     Raises ConfigError (saying where it looked, never what it found) when the variable is
-    unset, or the file or credential is missing, unreadable, not UTF-8 text or empty.
+    unset or empty, or the file or credential is missing, unreadable, not UTF-8 text or
+    empty: an empty password would let anyone with the user name in.
     """
     environ = os.environ if environ is None else environ
     if section.password_env is not None:
         if section.password_env not in environ:
             raise ConfigError(
                 f"{key}.password_env: the environment variable {section.password_env} is not set"
+            )
+        if not environ[section.password_env]:
+            raise ConfigError(
+                f"{key}.password_env: the environment variable {section.password_env} is empty"
             )
         return environ[section.password_env]
     if section.password_file is not None:

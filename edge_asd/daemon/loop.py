@@ -40,6 +40,7 @@ from edge_asd.mqtt.payloads import MAX_EVENT_BYTES, encode, event_payload, score
 from edge_asd.mqtt.publisher import Publisher
 from edge_asd.stats import Stats, start_prometheus
 from edge_asd.systemd_notify import Notifier
+from edge_asd.web.server import close_web, start_web
 
 log = logging.getLogger(__name__)
 
@@ -50,9 +51,12 @@ FLUSH_TIMEOUT_SECONDS = 5.0  # at exit, how long the broker gets to take the out
 class Daemon:
     """One run of the service: `run()` returns the exit code."""
 
-    def __init__(self, config: Config, password: str | None = None) -> None:
+    def __init__(
+        self, config: Config, password: str | None = None, web_password: str | None = None
+    ) -> None:
         self.config = config
         self.password = password
+        self.web_password = web_password  # the page's (edge_asd.web), resolved with the MQTT one
         self.stop_requested = threading.Event()
         self.notifier = Notifier()
         self.stats = Stats()
@@ -153,8 +157,7 @@ class _Loop:
             time.monotonic() - started,
             f" (instead of {self.config.engine.kind}: {fallback})" if fallback else "",
         )
-        if config.web.enabled:
-            self._start_web()
+        self.web = start_web(self, self.daemon.web_password)  # None unless web.enabled
         ends = end_events_left_open(self.outbox, clock_synced())  # before anything takes a seq
         if self.evidence is not None:
             for end in ends:  # its folder's event.json says so: the page no longer shows it open
@@ -192,17 +195,6 @@ class _Loop:
             metrics.prometheus_address,
             metrics.prometheus_port,
         )
-
-    def _start_web(self) -> None:
-        from edge_asd.config.secrets import resolve_password
-        from edge_asd.web import start_web
-
-        self.web = start_web(self, resolve_password(self.config.web, key="web"))
-
-    def _close_web(self) -> None:
-        if self.web is not None:
-            self.web.close()
-            self.web = None
 
     def _setup_stats(self) -> None:
         stats = self.stats
@@ -412,7 +404,7 @@ class _Loop:
         deciders = ((name, m.decider) for name, m in self.machines.items())
         for name, end in ends_on_stop(deciders, time.time()):
             self._publish_events(self.machines[name], [end])
-        self._close_web()
+        close_web(self.web)  # logs an error, never raises: the stop goes on
         self.publisher.publish_stats(self.stats.snapshot())
         self.publisher.stop(flush_timeout_s=FLUSH_TIMEOUT_SECONDS)
         self.engine.close()
@@ -425,10 +417,7 @@ class _Loop:
 
     def _release(self) -> None:
         """After an error: stop capture, keep the outbox on disk, leave MQTT to its will."""
-        try:
-            self._close_web()
-        except Exception:  # already failing: the first error is the one to report
-            log.debug("closing the page failed", exc_info=True)
+        close_web(self.web)
         for source in self.sources.values():
             try:
                 source.stop()

@@ -22,13 +22,13 @@ of differently pooled features are not comparable (smoother features always look
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from edge_asd.blas import one_blas_thread
 from edge_asd.scoring.features import POOLING_R, WindowFeatures
 from edge_asd.scoring.registry import FitContext, FitData, Scorer, register
 
@@ -40,21 +40,6 @@ REG_CANDIDATES = (0.1, 1.0)  # added to covariance diagonals (standardised featu
 # change of a hundredth of a dB does not count as a hundred deviations.
 STD_FLOOR_DB = 0.1
 EM_ITERATIONS = 100
-
-
-def one_blas_thread() -> Any:
-    """A context in which numpy's BLAS runs on one thread (when threadpoolctl is there).
-
-    The mixture's matrices (n_mels x n_mels, a few hundred rows) are too small to gain
-    from threads, and on a busy machine BLAS threads waiting for a core spin: choosing r
-    and components on 11 windows took 0.24 s of CPU on one thread and 38 s (166 s of
-    wall time) on two, on a 2-core machine loaded with other work.
-    """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - a dependency; degrade to numpy's default
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)

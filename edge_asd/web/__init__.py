@@ -35,9 +35,10 @@ levels in dB.
     GET /api/evidence/{machine}/{folder}/{event.json | start.flac | peak.flac | event.png}
 
 Errors are JSON {error: str} with 400 (a bad query value) or 404; 401 without the
-password when one is set.
+password when one is set; 403 for another host name than localhost without one
+(edge_asd.web.server.LoopbackHostOnly); 413 for a request with a body.
 """
 
-from edge_asd.web.server import WebServer, start_web
+from edge_asd.web.server import WebServer, close_web, start_web
 
-__all__ = ["WebServer", "start_web"]
+__all__ = ["WebServer", "close_web", "start_web"]

@@ -105,9 +105,12 @@ class PageApp:
         if machine is not None and machine not in self.view.loop.machines:
             return 404, {"error": f"no machine {machine!r}"}
         limit_value = _float(query, "limit")
-        limit = DEFAULT_LIMIT if limit_value is None else int(limit_value)
-        if not 1 <= limit <= MAX_EVENTS:
-            raise ValueError(f"limit: expected 1 to {MAX_EVENTS}, got {limit}")
+        limit = DEFAULT_LIMIT if limit_value is None else limit_value
+        if limit != int(limit) or not 1 <= limit <= MAX_EVENTS:
+            raise ValueError(
+                f"limit: expected a whole number from 1 to {MAX_EVENTS}, got {limit:g}"
+            )
+        limit = int(limit)
         return 200, {"events": self.view.events(machine, limit)}
 
     def _evidence(self, rest: str, start_response: StartResponse) -> Iterable[bytes]:
@@ -125,13 +128,18 @@ class PageApp:
 
 
 def _float(query: dict[str, list[str]], key: str) -> float | None:
+    """The query's `key` as a finite number, None when absent; ValueError (a 400) naming
+    `key` otherwise ('inf' and 'nan' are no times nor counts)."""
     values = query.get(key)
     if not values or values[0] == "":
         return None
     try:
-        return float(values[0])
+        value = float(values[0])
     except ValueError:
-        raise ValueError(f"{key}: expected a number, got {values[0]!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise ValueError(f"{key}: expected a number, got {values[0][:40]!r}")
+    return value
 
 
 def _json(start_response: StartResponse, status: int, payload: Any) -> Iterable[bytes]:

@@ -191,12 +191,10 @@ def spectrogram(waveform: np.ndarray, sample_rate: int) -> dict[str, Any]:
     canvas: `values` rows low to high mel band, each a list of 0..255 (0: SPECTROGRAM_RANGE_DB
     or more below `db_max`), columns in time order over `seconds`."""
     from edge_asd.melspec import reference_logmel
-    from edge_asd.scoring.twfr import one_blas_thread
 
-    # One BLAS thread: the mel projection is big enough to wake OpenBLAS' workers, which
-    # then spin ~0.1 s for more work: 9 ms of CPU became ~120 ms (benchmarks/bench_web.py).
-    with one_blas_thread():
-        logmel = reference_logmel(waveform)  # dB [n_mels, frames]
+    # On the daemon's one BLAS thread (edge_asd.blas, set at start for the whole process):
+    # with OpenBLAS' workers awake, these 9 ms of CPU became ~120 ms (benchmarks/bench_web.py).
+    logmel = reference_logmel(waveform)  # dB [n_mels, frames]
     mels = logmel.shape[0] // SPECTROGRAM_MEL_POOL * SPECTROGRAM_MEL_POOL
     frames = logmel.shape[1] // SPECTROGRAM_FRAME_POOL * SPECTROGRAM_FRAME_POOL
     pooled = logmel[:mels, :frames].reshape(
@@ -216,7 +214,8 @@ def spectrogram(waveform: np.ndarray, sample_rate: int) -> dict[str, Any]:
 
 
 def health(snapshot: dict[str, Any]) -> tuple[bool, list[str]]:
-    """(healthy, the problems): MQTT down, an input not running, outbox trouble."""
+    """(healthy, the problems): MQTT down, an input not running, outbox trouble, evidence
+    that could not be written (its latest error; scoring goes on without it)."""
     problems = []
     if snapshot.get("mqtt_connected") is False:
         problems.append(f"MQTT broker not connected ({snapshot.get('mqtt_last_error')})")
@@ -228,6 +227,10 @@ def health(snapshot: dict[str, Any]) -> tuple[bool, list[str]]:
         problems.append(f"outbox: {snapshot['outbox_error']}")
     if snapshot.get("outbox_dropped"):
         problems.append(f"outbox full: {snapshot['outbox_dropped']} events dropped")
+    if snapshot.get("evidence_error"):
+        failures = snapshot.get("evidence_failures")
+        count = f" ({failures} failures)" if failures else ""
+        problems.append(f"evidence not written: {snapshot['evidence_error']}{count}")
     return not problems, problems
 
 

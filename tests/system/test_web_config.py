@@ -57,3 +57,12 @@ def test_a_password_in_the_config_itself_is_refused(files: Path):
     result = validate(files, VALID + "web:\n  enabled: true\n  password: hunter2\n")
     assert result.returncode == 2
     assert "web.password: unknown key: a password is never written in the config" in (result.stderr)
+
+
+def test_validate_config_warns_of_an_unset_page_password_variable(files: Path):
+    text = VALID + "web:\n  enabled: true\n  password_env: EDGE_ASD_TEST_UNSET_PAGE_PW\n"
+    result = validate(files, text)
+    assert result.returncode == 0, result.stderr  # the service's environment may provide it
+    assert "web.password_env: the environment variable EDGE_ASD_TEST_UNSET_PAGE_PW is not set" in (
+        result.stderr
+    )

@@ -43,6 +43,8 @@ PASSWORD = "correct horse battery staple"
 MACHINES = ("pump-1", "pump-2")
 STATES = {"normal", "anomaly", "unknown", "maintenance"}
 SCREENSHOT_SECONDS = 15  # of trace drawn before the screenshot
+PLANTED_FOLDER = "20991231T000000Z_planted"  # an event folder's name, with no event.json
+LEAK = '{"device_id": "planted", "mqtt": "not evidence"}'
 CLIP_URL = re.compile(r"/api/evidence/pump-[12]/\d{8}T\d{6}Z_[0-9a-f-]{36}/(start|peak)\.flac")
 
 
@@ -64,15 +66,22 @@ def page(flapping, tmp_path_factory: pytest.TempPathFactory):
     )  # fmt: skip
     second = dict(config["machines"][0], name=MACHINES[1])
     config["machines"].append(second)
-    # The daemon's own evidence (on by default) fills the events; beside it, a foreign folder.
-    (folder / "evidence" / MACHINES[0] / "half-made").mkdir(parents=True)
+    # The daemon's own evidence (on by default) fills the events; beside it, planted files
+    # that only the evidence layout's checks can refuse (PLANTED).
+    evidence = folder / "evidence"
+    (evidence / MACHINES[0] / "half-made").mkdir(parents=True)
+    (evidence / MACHINES[0] / PLANTED_FOLDER).mkdir()
+    for planted in ("event.json", "half-made/event.json", f"{PLANTED_FOLDER}/daemon.yaml"):
+        (evidence / MACHINES[0] / planted).write_text(LEAK)
+    (evidence / "event.json").write_text(LEAK)
+    (evidence / MACHINES[0] / PLANTED_FOLDER / "event.png").symlink_to(folder / "daemon.yaml")
     daemon = DaemonProcess(
         write_config(folder, config),
         folder / "daemon.log",
         env={"EDGE_ASD_TEST_WEB_PASSWORD": PASSWORD},
     )
     try:
-        daemon.wait_for_log(lambda d: "page on http" in d.log(), timeout_s=60)
+        daemon.wait_for_log(lambda d: f"page on http://127.0.0.1:{port}/" in d.log(), 60)
         yield {"port": port, "daemon": daemon, "folder": folder}
     finally:
         daemon.ensure_dead()
@@ -119,6 +128,12 @@ def wait_until(driver, condition, timeout_s: float = 60.0):
     from selenium.webdriver.support.ui import WebDriverWait
 
     return WebDriverWait(driver, timeout_s, poll_frequency=0.25).until(condition)
+
+
+def test_the_daemon_logs_the_pages_address_without_a_logging_error(page):
+    log = page["daemon"].log()
+    assert f"page on http://127.0.0.1:{page['port']}/" in log
+    assert "Logging error" not in log and "Traceback" not in log
 
 
 def test_the_page_shows_each_machines_state_and_a_score_trace_that_moves(page, browser):
@@ -171,7 +186,8 @@ def test_the_page_shows_each_machines_state_and_a_score_trace_that_moves(page, b
 
 def test_a_wrong_password_or_none_is_refused(page):
     for password in (None, "wrong", PASSWORD + " "):
-        for path in ("/", "/api/status", "/static/page.js"):
+        for path in ("/", "/api/status", "/static/page.js", "/api/events",
+                     f"/api/evidence/pump-1/{PLANTED_FOLDER}/event.png"):  # fmt: skip
             status, _, headers = get(page["port"], path, password)
             assert status == 401, (password, path)
             assert headers["WWW-Authenticate"].startswith("Basic")
@@ -186,7 +202,11 @@ def test_a_wrong_password_or_none_is_refused(page):
         "/api/evidence/../daemon.yaml",
         "/api/evidence/pump-1/20260101T120000Z_x/../../../daemon.log",
         "/static/../daemon.yaml",
+        # three parts, each file there: only evidence_file's checks refuse these
         "/api/evidence/pump-1/half-made/event.json",
+        "/api/evidence/pump-1/%2E%2E/event.json",
+        f"/api/evidence/pump-1/{PLANTED_FOLDER}/daemon.yaml",
+        f"/api/evidence/pump-1/{PLANTED_FOLDER}/event.png",
     ],
 )
 def test_paths_out_of_the_evidence_folders_are_refused(page, path):
@@ -235,7 +255,9 @@ def test_the_daemon_serving_the_page_stops_cleanly(page):
     daemon = page["daemon"]
     get(page["port"], "/api/status")  # a connection the browser may still hold open
     assert daemon.terminate() == 0
-    assert "stopped cleanly" in daemon.log()
+    log = daemon.log()
+    assert "stopped cleanly" in log
+    assert "Logging error" not in log and "Traceback" not in log and " ERROR " not in log
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", page["port"]), timeout=2).close()
 
@@ -253,6 +275,7 @@ def test_an_unset_page_password_variable_is_one_config_error(
     log = daemon.log()
     assert "web.password_env: the environment variable EDGE_ASD_TEST_UNSET_PW is not set" in log
     assert "Traceback" not in log
+    assert "warmed up" not in log  # refused at once, before the model loads and warms up
 
 
 def listening_ports(pid: int) -> set[int]:

@@ -72,8 +72,21 @@ def test_only_evidence_files_of_event_folders_can_be_named(tmp_path: Path):
     root = tmp_path / "evidence"
     assert evidence_file(root, "pump-1", folder.name, "peak.flac") == folder / "peak.flac"
     assert evidence_file(root, "pump-1", folder.name, "start.flac") is None  # not there
+    # Each target below exists as a plain file inside `root` and is named like an evidence
+    # file: only the layout's checks of the machine and folder names can refuse it.
+    (root / "event.json").write_text("{}")
+    assert evidence_file(root, "pump-1", "..", "event.json") is None  # folder '..'
+    (root / "pump-1" / "notes").mkdir()
+    (root / "pump-1" / "notes" / "event.json").write_text("{}")
+    assert evidence_file(root, "pump-1", "notes", "event.json") is None  # not an event folder
+    (root / "pump-1" / "notes" / folder.name).mkdir()
+    (root / "pump-1" / "notes" / folder.name / "event.json").write_text("{}")
+    assert evidence_file(root, "pump-1/notes", folder.name, "event.json") is None  # separator
+    (root / "pump-1" / "event.json").write_text("{}")
+    assert evidence_file(root, ".", "pump-1", "event.json") is None  # machine '.'
+    # names outside the layout's files, present in the folder
+    (folder / "secret.txt").write_text("no")
+    assert evidence_file(root, "pump-1", folder.name, "secret.txt") is None
     assert evidence_file(root, "pump-1", folder.name, "../../../secret.txt") is None
-    assert evidence_file(root, "..", "..", "secret.txt") is None
-    assert evidence_file(root, "pump-1", "..", "event.json") is None
     os.symlink(tmp_path / "secret.txt", folder / "event.png")
     assert evidence_file(root, "pump-1", folder.name, "event.png") is None

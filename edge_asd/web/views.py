@@ -102,7 +102,8 @@ class DaemonView:
         decider = runtime.decider
         trace = runtime.recent.trace(since)
         state = counts["state"]
-        latest = trace[-1] if trace else None
+        window = runtime.recent.latest()  # the latest window, whatever `since` leaves out
+        latest = window.point if window is not None else None
         return {
             "name": name,
             "source": runtime.source,

@@ -96,7 +96,10 @@ def flapping_calibration(model: Path, folder: Path, seconds: float = 40.0) -> di
     from tests.harness.calibration import calibrate_files
 
     write_wav(folder / "rec.wav", render_clip("fan", 0, "source", seconds, seed=3))
-    result = calibrate_files(model, [folder / "rec.wav"], machine="pump-1", scorer="knn")
+    # Delivery, not detection: a knn this model cannot make see faults is fine here.
+    result = calibrate_files(
+        model, [folder / "rec.wav"], machine="pump-1", scorer="knn", refuse_blind=False
+    )
     calibration = result.calibration
     engine = open_engine(model, threads=2)
     try:

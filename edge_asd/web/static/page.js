@@ -19,8 +19,13 @@ let overviewSince = "";    // the newest window the overview has, Unix s
 
 const $ = (id) => document.getElementById(id);
 
+// Every URL the page asks for is made on location.origin: a page opened as
+// http://user:password@host/ has the credentials in its own URL, and the browser refuses a
+// fetch or a subresource whose URL, resolved against it, would carry them.
+const onOrigin = (path) => new URL(path, location.origin).href;
+
 async function getJSON(url) {
-  const response = await fetch(url, { cache: "no-store", credentials: "same-origin" });
+  const response = await fetch(onOrigin(url), { cache: "no-store", credentials: "same-origin" });
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return response.json();
 }
@@ -290,7 +295,7 @@ function eventCard(e) {
   root.append(title, meta);
   if (e.urls["event.png"]) {
     const img = document.createElement("img");
-    img.src = e.urls["event.png"]; img.alt = `spectrogram and score of event ${p.event_id}`;
+    img.src = onOrigin(e.urls["event.png"]); img.alt = `spectrogram and score of event ${p.event_id}`;
     img.loading = "lazy";
     root.append(img);
   }
@@ -299,7 +304,7 @@ function eventCard(e) {
     const label = document.createElement("div");
     label.className = "meta"; label.textContent = clip === "start.flac" ? "start" : "peak";
     const audio = document.createElement("audio");
-    audio.controls = true; audio.preload = "none"; audio.src = e.urls[clip];
+    audio.controls = true; audio.preload = "none"; audio.src = onOrigin(e.urls[clip]);
     root.append(label, audio);
   }
   return root;

@@ -291,17 +291,22 @@ def test_the_daemon_serving_the_page_stops_cleanly(page):
         socket.create_connection(("127.0.0.1", page["port"]), timeout=2).close()
 
 
-def test_an_unset_page_password_variable_is_one_config_error(
-    flapping, mqtt_broker: Broker, tmp_path: Path
-):
-    web = {"enabled": True, "port": free_port(), "password_env": "EDGE_ASD_TEST_UNSET_PW"}
-    config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, web=web)
-    daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
+def config_error_log(flapping, broker: Broker, folder: Path, web: dict) -> str:
+    """The log of a daemon with this `web` section, which must exit 2 (a config error)."""
+    config = flapping_config(flapping, folder, {"port": broker.port}, web=web)
+    daemon = DaemonProcess(write_config(folder, config), folder / "daemon.log")
     try:
         assert daemon.process.wait(timeout=60) == 2
     finally:
         daemon.ensure_dead()
-    log = daemon.log()
+    return daemon.log()
+
+
+def test_an_unset_page_password_variable_is_one_config_error(
+    flapping, mqtt_broker: Broker, tmp_path: Path
+):
+    web = {"enabled": True, "port": free_port(), "password_env": "EDGE_ASD_TEST_UNSET_PW"}
+    log = config_error_log(flapping, mqtt_broker, tmp_path, web)
     assert "web.password_env: the environment variable EDGE_ASD_TEST_UNSET_PW is not set" in log
     assert "Traceback" not in log
     assert "warmed up" not in log  # refused at once, before the model loads and warms up
@@ -343,13 +348,6 @@ def test_a_port_in_use_is_one_config_error_naming_web_port(
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        web = {"enabled": True, "port": port}
-        config = flapping_config(flapping, tmp_path, {"port": mqtt_broker.port}, web=web)
-        daemon = DaemonProcess(write_config(tmp_path, config), tmp_path / "daemon.log")
-        try:
-            assert daemon.process.wait(timeout=60) == 2
-        finally:
-            daemon.ensure_dead()
-    log = daemon.log()
+        log = config_error_log(flapping, mqtt_broker, tmp_path, {"enabled": True, "port": port})
     assert f"web.port: cannot listen on 127.0.0.1:{port}" in log
     assert "Traceback" not in log

@@ -247,3 +247,31 @@ def relocated_example(name: str, root: Path) -> Path:
 def test_the_example_configs_are_valid(name: str, tmp_path: Path):
     config = load_config(relocated_example(name, tmp_path))
     assert config.machines and config.mqtt.tls is not None
+
+
+# The evidence section: on by default beside the outbox; a folder so long that events could
+# not name their clips within their bound is refused.
+
+
+def test_evidence_is_on_by_default_beside_the_outbox(folder: Path):
+    config = load(folder, BASE)
+    assert config.evidence.enabled
+    assert config.evidence_path == folder / "evidence"
+
+
+def test_an_evidence_path_too_long_for_an_event_is_refused_naming_the_key(folder: Path):
+    with pytest.raises(ConfigError) as caught:
+        load(folder, BASE + f"evidence:\n  path: /{'x' * 300}\n")
+    assert "evidence.path" in str(caught.value)
+    assert "expected a shorter evidence folder" in str(caught.value)
+
+
+def test_a_long_outbox_folder_is_refused_when_the_evidence_goes_beside_it(folder: Path):
+    deep = folder / ("d" * 250)
+    deep.mkdir()
+    text = BASE.replace("path: outbox.sqlite", f"path: {deep}/outbox.sqlite")
+    with pytest.raises(ConfigError) as caught:
+        load(folder, text)
+    assert "outbox.path" in str(caught.value)
+    load(folder, text + "evidence:\n  enabled: false\n")  # no clips, no bound
+    load(folder, text + "evidence:\n  path: /var/lib/edge-asd/evidence\n")

@@ -1,12 +1,12 @@
 """The daemon's config: one strictly validated YAML file (see configs/ for examples)."""
 
 from edge_asd.config.load import load_config
+from edge_asd.config.outputs import MqttConfig
 from edge_asd.config.schema import (
     Config,
     DeviceSource,
     FileSource,
     MachineConfig,
-    MqttConfig,
     SyntheticSource,
 )
 from edge_asd.config.secrets import resolve_password

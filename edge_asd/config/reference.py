@@ -21,11 +21,12 @@ from edge_asd.config.schema import Config
 
 HEADER = """# Configuration reference
 
-Generated from `edge_asd/config/schema.py` by `python -m edge_asd.config.reference`; do
-not edit by hand. Every key not listed is an error. Names (device id, sources, machines)
-hold 1 to 64 letters, digits, `_` or `-`: they become MQTT topic levels. Relative paths
-are relative to the config file. Examples: `configs/jetson-usb-mic.yaml`,
-`configs/multichannel-interface.yaml`. Check a file with `edge-asd validate-config FILE`.
+Generated from `edge_asd/config/schema.py` (and `outputs.py`) by
+`python -m edge_asd.config.reference`; do not edit by hand. Every key not listed is an
+error. Names (device id, sources, machines) hold 1 to 64 letters, digits, `_` or `-`:
+they become MQTT topic levels. Relative paths are relative to the config file. Examples:
+`configs/jetson-usb-mic.yaml`, `configs/multichannel-interface.yaml`. Check a file with
+`edge-asd validate-config FILE`.
 
 The file is UTF-8 text, indented with spaces. A UTF-8 byte-order mark (as Notepad writes)
 is accepted; a file in another encoding (Latin-1, Windows-1252, UTF-16), a tab used for

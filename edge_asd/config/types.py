@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationInfo
 from pydantic_core import PydanticCustomError
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
@@ -119,3 +119,9 @@ ExistingDir = Annotated[Path, AfterValidator(_existing_dir)]
 ModelPath = Annotated[Path, AfterValidator(_model_path)]
 ResolvedPath = Annotated[Path, AfterValidator(_resolved)]
 NewFile = Annotated[Path, AfterValidator(_file_in_existing_dir)]
+
+
+class Strict(BaseModel):
+    """Base of every config section: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)

@@ -10,7 +10,7 @@ import ssl
 
 import paho.mqtt.client as mqtt
 
-from edge_asd.config.schema import MqttConfig, TlsConfig
+from edge_asd.config.outputs import MqttConfig, TlsConfig
 from edge_asd.errors import ConfigError
 from edge_asd.mqtt import connect_errors
 from edge_asd.mqtt.payloads import AVAILABLE_OFFLINE

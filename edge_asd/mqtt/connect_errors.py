@@ -14,7 +14,7 @@ import socket
 import ssl
 import time
 
-from edge_asd.config.schema import MqttConfig
+from edge_asd.config.outputs import MqttConfig
 
 # OpenSSL's X509_V_ERR_* codes, as ssl.SSLCertVerificationError.verify_code gives them.
 NOT_YET_VALID, EXPIRED = 9, 10

@@ -34,7 +34,7 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 
-from edge_asd.config.schema import MqttConfig
+from edge_asd.config.outputs import MqttConfig
 from edge_asd.logs import RepeatedWarning
 from edge_asd.mqtt import connect_errors
 from edge_asd.mqtt.client import make_client

@@ -27,7 +27,7 @@ import threading
 from collections.abc import Iterable
 from typing import Any
 
-from edge_asd.config.schema import WebConfig
+from edge_asd.config.outputs import WebConfig
 from edge_asd.errors import ConfigError
 from edge_asd.logs import RepeatedWarning
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_asd.config.schema import MqttConfig, WebConfig
+from edge_asd.config.outputs import MqttConfig, WebConfig
 from edge_asd.config.secrets import resolve_password
 from edge_asd.errors import ConfigError
 

@@ -354,7 +354,7 @@ def test_an_event_folder_that_cannot_be_read_at_start_up_is_reported_not_fatal(c
 def test_open_evidence_turns_evidence_off_with_one_warning_on_an_oserror_it_cannot_handle(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ):
-    from edge_asd.config.schema import EvidenceConfig
+    from edge_asd.config.outputs import EvidenceConfig
     from edge_asd.daemon.wiring import open_evidence
 
     def eio(self):

@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_asd.config.schema import MqttConfig
+from edge_asd.config.outputs import MqttConfig
 from edge_asd.mosquitto import Broker
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.mqtt.publisher import Publisher

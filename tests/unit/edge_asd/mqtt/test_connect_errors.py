@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from edge_asd.config.schema import MqttConfig, TlsConfig
+from edge_asd.config.outputs import MqttConfig, TlsConfig
 from edge_asd.mosquitto import free_port
 from edge_asd.mqtt.connect_errors import explain_exception
 from edge_asd.mqtt.outbox import Outbox

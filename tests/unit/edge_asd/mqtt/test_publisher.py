@@ -13,7 +13,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from edge_asd.config.schema import MqttConfig, TlsConfig
+from edge_asd.config.outputs import MqttConfig, TlsConfig
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.mqtt.publisher import Publisher
 from tests.harness.broker import Broker, Collector
@@ -138,7 +138,7 @@ def test_a_broker_down_at_boot_is_retried_until_it_comes_up(tmp_path: Path):
 KILLED_PUBLISHER = textwrap.dedent(
     """
     import sys, time
-    from edge_asd.config.schema import MqttConfig
+    from edge_asd.config.outputs import MqttConfig
     from edge_asd.mqtt.outbox import Outbox
     from edge_asd.mqtt.publisher import Publisher
 

@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from edge_asd.config.schema import WebConfig
+from edge_asd.config.outputs import WebConfig
 from edge_asd.errors import ConfigError
 from edge_asd.mosquitto import free_port
 from edge_asd.web.server import WebServer, close_web

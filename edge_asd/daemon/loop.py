@@ -28,17 +28,18 @@ from edge_asd.daemon.event_ends import end_events_left_open, ends_on_stop, mark_
 from edge_asd.daemon.maintenance import MAINTENANCE, maintenance_gate
 from edge_asd.daemon.memory import release_free_memory
 from edge_asd.daemon.recent import ScorePoint
+from edge_asd.daemon.reporting import register_stats, serve_prometheus
 from edge_asd.daemon.state_log import MachineStateLog, unknown_reason
 from edge_asd.daemon.wiring import MachineRuntime, load_machines, open_evidence, open_sources
 from edge_asd.decider import ANOMALY, UNKNOWN, DecisionEvent
 from edge_asd.engines.base import Engine
-from edge_asd.errors import ConfigError, UserError
+from edge_asd.errors import UserError
 from edge_asd.mqtt.clock import clock_synced
 from edge_asd.mqtt.discovery import discovery_for
 from edge_asd.mqtt.outbox import Outbox
 from edge_asd.mqtt.payloads import MAX_EVENT_BYTES, encode, event_payload, score_payload
 from edge_asd.mqtt.publisher import Publisher
-from edge_asd.stats import Stats, start_prometheus
+from edge_asd.stats import Stats
 from edge_asd.systemd_notify import Notifier
 from edge_asd.web.server import close_web, start_web
 
@@ -144,9 +145,9 @@ class _Loop:
 
     def _start(self) -> None:
         config = self.config
-        self._setup_stats()
+        register_stats(self)
         if config.metrics.prometheus_port is not None:
-            self._start_prometheus()
+            serve_prometheus(self.stats, config.metrics)
         started = time.monotonic()
         self.engine.warm_up(batch_size=len(self.machines))
         release_free_memory()  # what loading the model and calibrations left behind
@@ -175,77 +176,6 @@ class _Loop:
             self.config.audio.hop_seconds,
             self.config.device_id,
         )
-
-    def _start_prometheus(self) -> None:
-        metrics = self.config.metrics
-        try:
-            start_prometheus(self.stats, metrics.prometheus_port, metrics.prometheus_address)
-        except ImportError:
-            raise ConfigError(
-                "metrics.prometheus_port is set, but prometheus-client is not installed "
-                "(pip install 'edge-asd[metrics]')"
-            ) from None
-        except OSError as exc:
-            raise ConfigError(
-                f"metrics.prometheus_port: cannot listen on "
-                f"{metrics.prometheus_address}:{metrics.prometheus_port} ({exc.strerror})"
-            ) from None
-        log.info(
-            "Prometheus metrics on http://%s:%d/metrics",
-            metrics.prometheus_address,
-            metrics.prometheus_port,
-        )
-
-    def _setup_stats(self) -> None:
-        stats = self.stats
-        stats.engine = self.engine.name
-        stats.engine_fallback_reason = self.engine.fallback_reason
-        for machine in self.machines.values():
-            cal = machine.calibration
-            exceedance = (cal.method_params or {}).get("window_exceedance")
-            stats.add_machine(
-                machine.name,
-                self.config.audio.hop_seconds,
-                expected_alarms_per_day=cal.expected_false_alarms_per_day,
-                expected_window_exceedance=exceedance,
-                threshold=machine.decider.threshold,
-            )
-        stats.add_source("windows_skipped", lambda: self.windower.stats.skipped)
-        stats.add_source("windows_lost", lambda: self.windower.stats.lost)
-        stats.add_source(
-            "input_overflows", lambda: sum(s.health().overflows for s in self.sources.values())
-        )
-        stats.add_source("outbox_depth", lambda: self.outbox.health().depth)
-        stats.add_source("outbox_dropped", lambda: self.outbox.health().dropped)
-        stats.add_source("outbox_write_failures", lambda: self.outbox.health().write_failures)
-        stats.add_source("outbox_error", lambda: self.outbox.health().error)
-        stats.add_source("mqtt_connected", lambda: self.publisher.connected)
-        # Kept after reconnecting: the stats reach the broker only once connected again.
-        stats.add_source("mqtt_connect_failures", lambda: self.publisher.status().failures)
-        stats.add_source("mqtt_last_error", lambda: self.publisher.status().last_error)
-        stats.add_source("inputs", self._input_stats)
-        if self.evidence is not None:
-            evidence = self.evidence
-            stats.add_source("evidence_clips", lambda: evidence.health().clips)
-            stats.add_source("evidence_bytes", lambda: evidence.health().bytes)
-            stats.add_source("evidence_failures", lambda: evidence.health().failures)
-            stats.add_source("evidence_error", lambda: evidence.health().error)
-
-    def _input_stats(self) -> dict[str, dict[str, Any]]:
-        """Each source's state, why it is in it, and its last error: `stats` on the input."""
-        inputs = {}
-        for name, source in self.sources.items():
-            health = source.health()
-            since = health.seconds_since_audio
-            inputs[name] = {
-                "state": health.state,
-                "seconds_since_audio": None if since is None else round(since, 1),
-                "reopens": health.reopens,
-                "overflows": health.overflows,
-                "last_error": health.last_error,
-                "reason": health.reason,
-            }
-        return inputs
 
     def _score_until_stopped(self) -> None:
         next_stats = time.monotonic() + self.config.metrics.stats_interval_seconds

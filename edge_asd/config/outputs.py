@@ -156,10 +156,6 @@ class WebConfig(Strict):
         None, description="systemd credential holding the page's password"
     )
 
-    @property
-    def has_password(self) -> bool:
-        return any((self.password_env, self.password_file, self.password_credential))
-
     @model_validator(mode="after")
     def _password_rules(self) -> WebConfig:
         """One password source at most; anything reachable from another host needs one

@@ -3,7 +3,8 @@
 The scoring loop adds every window it scores (`Recent.add`); two readers use what it keeps:
 
 - event evidence (edge_asd/evidence) takes the audio that opened an event, the last
-  `window + (n - 1) * hop` seconds (`audio_tail`), and the score trace to draw;
+  `window + (n - 1) * hop` seconds, with where each window in it ends (`opening`), and
+  the score trace to draw;
 - the page (edge_asd/web) shows the latest window's spectrogram and level and the trace.
 
 Windows overlap, so the audio is kept once, in a ring of `tail_samples` allocated once:
@@ -118,12 +119,6 @@ class Recent:
         if start >= 0:
             return self._ring[start : self._next].copy()
         return np.concatenate([self._ring[start:], self._ring[: self._next]])
-
-    def audio_tail(self, seconds: float | None = None) -> np.ndarray:
-        """The last `seconds` of contiguous audio (all that is kept when None); float32 copy."""
-        samples = self.tail_samples if seconds is None else round(seconds * self.sample_rate)
-        with self._lock:
-            return self._copy_tail(samples)
 
     def opening(self) -> tuple[np.ndarray, list[tuple[int, ScorePoint]]]:
         """The whole audio tail and the windows scored within it: (tail, [(end, point)]),

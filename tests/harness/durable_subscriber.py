@@ -17,6 +17,7 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 
 from tests.harness.broker import Broker, Message
+from tests.harness.daemon_process import DaemonProcess
 
 # Started as root, mosquitto drops to its own user, which cannot read a test's private
 # temporary folder (password file, certificates, persistence); as another user it is a no-op.
@@ -100,3 +101,37 @@ class DurableSubscriber:
         with self._lock:
             got = [(m.topic, m.payload[:80]) for m in self.messages]
         raise TimeoutError(f"condition not met in {timeout_s} s; got {got}")
+
+
+class DurableRun:
+    """A persistent broker, a durable subscriber on `topic`, and the daemons started with
+    `daemon()`, as a context: on exit every daemon is made dead (its log kept), then the
+    subscriber and the broker stop. The subscriber's messages stay for the assertions."""
+
+    def __init__(self, workdir: Path, topic: str = "edge-asd/#") -> None:
+        self.workdir = workdir
+        self.topic = topic
+        self._daemons: list[DaemonProcess] = []
+
+    def __enter__(self) -> DurableRun:
+        self.broker = persistent_broker(self.workdir)
+        try:
+            self.subscriber = DurableSubscriber(self.broker.port, self.topic).start()
+        except BaseException:
+            self.broker.stop()
+            raise
+        return self
+
+    def daemon(self, config: Path, log_name: str) -> DaemonProcess:
+        """`edge-asd run --config config`, its log `log_name` in the work folder."""
+        process = DaemonProcess(config, self.workdir / log_name)
+        self._daemons.append(process)
+        return process
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            for process in self._daemons:
+                process.ensure_dead()
+        finally:
+            self.subscriber.stop()
+            self.broker.stop()

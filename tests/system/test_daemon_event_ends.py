@@ -15,12 +15,11 @@ import pytest
 
 from edge_asd.evidence.layout import EVENT_JSON
 from tests.harness.daemon_process import (
-    DaemonProcess,
     flapping_calibration,
     flapping_config,
     write_config,
 )
-from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
+from tests.harness.durable_subscriber import DurableRun, DurableSubscriber
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -41,17 +40,12 @@ def started(subscriber: DurableSubscriber) -> list[dict]:
 
 
 def test_an_event_open_at_sigterm_ends_with_reason_stopped(flapping, tmp_path: Path):
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    daemon = DaemonProcess(daemon_config(flapping, tmp_path, broker.port), tmp_path / "log")
-    try:
-        subscriber.wait_for(lambda s: started(s), timeout_s=90)
+    with DurableRun(tmp_path) as run:
+        daemon = run.daemon(daemon_config(flapping, tmp_path, run.broker.port), "log")
+        run.subscriber.wait_for(lambda s: started(s), timeout_s=90)
         assert daemon.terminate() == 0
-        subscriber.wait_for(lambda s: [m.text for m in s.on("/available")][-1:] == ["stopped"])
-    finally:
-        daemon.ensure_dead()
-        subscriber.stop()
-        broker.stop()
+        run.subscriber.wait_for(lambda s: [m.text for m in s.on("/available")][-1:] == ["stopped"])
+    subscriber = run.subscriber
 
     (start,) = started(subscriber)
     ends = [e for e in subscriber.events() if e["type"] == "end"]
@@ -62,23 +56,15 @@ def test_an_event_open_at_sigterm_ends_with_reason_stopped(flapping, tmp_path: P
 def test_an_event_open_at_sigkill_ends_with_reason_restart_before_anything_new(
     flapping, tmp_path: Path
 ):
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    config = daemon_config(flapping, tmp_path, broker.port)
-    first = DaemonProcess(config, tmp_path / "first.log")
-    second = None
-    try:
-        subscriber.wait_for(lambda s: started(s), timeout_s=90)
+    with DurableRun(tmp_path) as run:
+        config = daemon_config(flapping, tmp_path, run.broker.port)
+        first = run.daemon(config, "first.log")
+        run.subscriber.wait_for(lambda s: started(s), timeout_s=90)
         first.kill()  # SIGKILL: no end, no `stopped`
-        second = DaemonProcess(config, tmp_path / "second.log")
-        subscriber.wait_for(lambda s: len(started(s)) >= 2, timeout_s=90)
+        second = run.daemon(config, "second.log")
+        run.subscriber.wait_for(lambda s: len(started(s)) >= 2, timeout_s=90)
         assert second.terminate() == 0
-    finally:
-        first.ensure_dead()
-        if second is not None:
-            second.ensure_dead()
-        subscriber.stop()
-        broker.stop()
+    subscriber = run.subscriber
 
     first_start, second_start = started(subscriber)[:2]
     by_seq = {e["seq"]: e for e in subscriber.events()}

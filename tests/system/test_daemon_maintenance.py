@@ -22,7 +22,7 @@ from tests.harness.daemon_process import (
     flapping_config,
     write_config,
 )
-from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
+from tests.harness.durable_subscriber import DurableRun, DurableSubscriber
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -85,12 +85,10 @@ def assert_quiet(subscriber: DurableSubscriber, daemon: DaemonProcess) -> None:
 def test_maintenance_over_mqtt_silences_a_machine_across_a_restart_until_off(
     flapping, tmp_path: Path
 ):
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    config = daemon_config(flapping, tmp_path, broker.port)
-    first = DaemonProcess(config, tmp_path / "first.log")
-    second = None
-    try:
+    with DurableRun(tmp_path) as run:
+        broker, subscriber = run.broker, run.subscriber
+        config = daemon_config(flapping, tmp_path, broker.port)
+        first = run.daemon(config, "first.log")
         subscriber.wait_for(lambda s: starts_after(s, 0), timeout_s=90)  # it does alarm
         command(broker.port, "on")
         subscriber.wait_for(lambda s: last_state(s) == "maintenance", timeout_s=10)
@@ -98,7 +96,7 @@ def test_maintenance_over_mqtt_silences_a_machine_across_a_restart_until_off(
         command(broker.port, "bogus")  # refused: nothing changes
         assert first.terminate() == 0
 
-        second = DaemonProcess(config, tmp_path / "second.log")
+        second = run.daemon(config, "second.log")
         subscriber.wait_for(online(subscriber, 2), timeout_s=60)
         subscriber.wait_for(lambda s: last_state(s) == "maintenance", timeout_s=30)
         assert_quiet(subscriber, second)
@@ -107,12 +105,6 @@ def test_maintenance_over_mqtt_silences_a_machine_across_a_restart_until_off(
         off_at = command(broker.port, "off")
         subscriber.wait_for(lambda s: starts_after(s, events_before), timeout_s=60)
         assert second.terminate() == 0
-    finally:
-        first.ensure_dead()
-        if second is not None:
-            second.ensure_dead()
-        subscriber.stop()
-        broker.stop()
 
     assert "maintenance command refused: machine 'pump-1', payload 'bogus'" in first.log()
     assert "maintenance on (set before the restart): pump-1" in second.log()
@@ -135,19 +127,12 @@ def test_quiet_hours_covering_now_in_the_configured_time_zone_silence_a_machine(
         "start": (now - timedelta(hours=1)).strftime("%H:%M"),
         "end": (now + timedelta(hours=1)).strftime("%H:%M"),
     }
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
     maintenance = {"time_zone": zone, "quiet_hours": [slot]}
-    daemon = DaemonProcess(
-        daemon_config(flapping, tmp_path, broker.port, maintenance), tmp_path / "log"
-    )
-    try:
+    with DurableRun(tmp_path) as run:
+        subscriber = run.subscriber
+        daemon = run.daemon(daemon_config(flapping, tmp_path, run.broker.port, maintenance), "log")
         subscriber.wait_for(lambda s: last_state(s) == "maintenance", timeout_s=90)
         assert_quiet(subscriber, daemon)
         assert daemon.terminate() == 0
-    finally:
-        daemon.ensure_dead()
-        subscriber.stop()
-        broker.stop()
     assert "pump-1: in maintenance (quiet hours)" in daemon.log()
     assert [e for e in subscriber.events() if e["type"] == "start"] == []

@@ -22,7 +22,7 @@ from tests.harness.daemon_process import (
     flapping_config,
     write_config,
 )
-from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
+from tests.harness.durable_subscriber import DurableRun
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
 
@@ -47,10 +47,9 @@ def more_events_logged(daemon: DaemonProcess, than: int, by: int) -> bool:
 
 
 def test_events_during_a_broker_outage_all_arrive_in_seq_order(flapping, tmp_path: Path):
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    daemon = DaemonProcess(daemon_config(flapping, tmp_path, broker.port), tmp_path / "log")
-    try:
+    with DurableRun(tmp_path) as run:
+        broker, subscriber = run.broker, run.subscriber
+        daemon = run.daemon(daemon_config(flapping, tmp_path, broker.port), "log")
         subscriber.wait_for(lambda s: len(s.event_seqs()) >= 2, timeout_s=90)
         broker.stop()
         before = len(daemon.logged_seqs())
@@ -60,10 +59,6 @@ def test_events_during_a_broker_outage_all_arrive_in_seq_order(flapping, tmp_pat
         subscriber.wait_for(lambda s: set(logged_during_outage) <= set(s.event_seqs()), 60)
         assert daemon.terminate() == 0
         subscriber.wait_for(lambda s: [m.text for m in s.on("/available")][-1:] == ["stopped"])
-    finally:
-        daemon.ensure_dead()
-        subscriber.stop()
-        broker.stop()
 
     logged = daemon.logged_seqs()
     assert logged == list(range(1, len(logged) + 1))
@@ -75,12 +70,10 @@ def test_events_during_a_broker_outage_all_arrive_in_seq_order(flapping, tmp_pat
 
 
 def test_events_survive_the_daemon_killed_while_the_broker_is_down(flapping, tmp_path: Path):
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    config = daemon_config(flapping, tmp_path, broker.port)
-    first = DaemonProcess(config, tmp_path / "first.log")
-    second = None
-    try:
+    with DurableRun(tmp_path) as run:
+        broker, subscriber = run.broker, run.subscriber
+        config = daemon_config(flapping, tmp_path, broker.port)
+        first = run.daemon(config, "first.log")
         subscriber.wait_for(lambda s: len(s.event_seqs()) >= 2, timeout_s=90)
         broker.stop()
         before = len(first.logged_seqs())
@@ -88,16 +81,10 @@ def test_events_survive_the_daemon_killed_while_the_broker_is_down(flapping, tmp
         first.kill()  # SIGKILL: no flush, no `stopped`
         unsent = first.logged_seqs()
         broker.start()
-        second = DaemonProcess(config, tmp_path / "second.log")
+        second = run.daemon(config, "second.log")
         subscriber.wait_for(lambda s: set(unsent) <= set(s.event_seqs()), timeout_s=90)
         second.wait_for_log(lambda d: len(d.logged_seqs()) >= 3)
         assert second.terminate() == 0
-    finally:
-        first.ensure_dead()
-        if second is not None:
-            second.ensure_dead()
-        subscriber.stop()
-        broker.stop()
 
     # seq goes on from where the killed daemon left it: no number is used twice.
     produced = unsent + second.logged_seqs()

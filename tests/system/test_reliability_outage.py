@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from edge_asd.mqtt.publisher import Publisher
-from tests.harness.daemon_process import DaemonProcess, flapping_calibration
-from tests.harness.durable_subscriber import DurableSubscriber, persistent_broker
+from tests.harness.daemon_process import flapping_calibration
+from tests.harness.durable_subscriber import DurableRun
 from tests.system.test_daemon_outage import daemon_config
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
@@ -43,10 +43,9 @@ def test_a_30_s_outage_with_20_events_delivers_every_event_in_order_after_reconn
     flapping, tmp_path: Path
 ):
     assert inspect.signature(Publisher).parameters["max_inflight"].default == MAX_INFLIGHT
-    broker = persistent_broker(tmp_path)
-    subscriber = DurableSubscriber(broker.port, "edge-asd/#").start()
-    daemon = DaemonProcess(daemon_config(flapping, tmp_path, broker.port), tmp_path / "log")
-    try:
+    with DurableRun(tmp_path) as run:
+        broker, subscriber = run.broker, run.subscriber
+        daemon = run.daemon(daemon_config(flapping, tmp_path, broker.port), "log")
         subscriber.wait_for(lambda s: len(s.event_seqs()) >= 2, timeout_s=120)
         broker.stop()
         down_at = time.monotonic()
@@ -61,10 +60,6 @@ def test_a_30_s_outage_with_20_events_delivers_every_event_in_order_after_reconn
         subscriber.wait_for(lambda s: set(during) <= set(s.event_seqs()), timeout_s=120)
         assert daemon.terminate() == 0
         subscriber.wait_for(lambda s: [m.text for m in s.on("/available")][-1:] == ["stopped"])
-    finally:
-        daemon.ensure_dead()
-        subscriber.stop()
-        broker.stop()
 
     assert outage_seconds >= 30.0 and len(during) >= EVENTS_DURING_OUTAGE
     logged = daemon.logged_seqs()
